@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// executorOptions are the k8sm-specific executor flags. Everything Mesos
+// tells the executor arrives in MESOS_* environment variables instead.
+type executorOptions struct {
+	defaultCPULimit   float64
+	defaultMemLimit   string
+	allowPrivileged   bool
+	kubeconfig        string
+	dockerEndpoint    string
+	cgroupRoot        string
+	suicideTimeout    time.Duration
+	launchGracePeriod time.Duration
+}
+
+func newExecutorCommand() *cobra.Command {
+	o := executorOptions{}
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "Run as the k8sm Mesos executor (started by the Mesos agent, not by hand)",
+		Long: `Run as the custom Mesos executor for k8sm tasks.
+
+The Mesos agent starts this command with the MESOS_* environment (framework,
+executor and agent ids, agent endpoint, sandbox, shutdown grace period). Each
+task's data is a Kubernetes Pod; the executor runs it as Docker containers
+inside the cgroup Mesos assigned to it and reports its status to Mesos and,
+with --kubeconfig, to the Kubernetes API server.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return fmt.Errorf("executor: %w", errNotImplemented)
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&o.defaultCPULimit, "default-container-cpu-limit", 0.25,
+		"CPU limit (cores) given to a container that declares neither a CPU limit nor a request")
+	f.StringVar(&o.defaultMemLimit, "default-container-mem-limit", "64Mi",
+		"memory limit (a Kubernetes quantity) given to a container that declares neither a memory limit nor a request")
+	f.BoolVar(&o.allowPrivileged, "allow-privileged", false,
+		"accept pods with privileged containers (refused by default, as Pod Security \"baseline\" does)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "",
+		"kubeconfig of this node's identity (system:node:<hostname>); empty runs in Mesos-only mode, without Node objects or pod status in the API server")
+	f.StringVar(&o.dockerEndpoint, "docker-endpoint", "unix:///var/run/docker.sock",
+		"Docker Engine API endpoint that runs the pods' containers")
+	f.StringVar(&o.cgroupRoot, "cgroup-root", "mesos",
+		"cgroup below which the Mesos agent creates executor containers (its --cgroups_root)")
+	f.DurationVar(&o.suicideTimeout, "suicide-timeout", 20*time.Minute,
+		"exit cleanly after running no task for this long")
+	f.DurationVar(&o.launchGracePeriod, "launch-grace-period", 5*time.Minute,
+		"fail a task with TASK_FAILED when its pod is not running this long after LAUNCH")
+	return cmd
+}
+
+func (o *executorOptions) validate() error {
+	if o.defaultCPULimit <= 0 {
+		return fmt.Errorf("--default-container-cpu-limit: must be > 0, got %v", o.defaultCPULimit)
+	}
+	q, err := resource.ParseQuantity(o.defaultMemLimit)
+	if err != nil {
+		return fmt.Errorf("--default-container-mem-limit: %w", err)
+	}
+	if q.Sign() <= 0 {
+		return fmt.Errorf("--default-container-mem-limit: must be > 0, got %s", o.defaultMemLimit)
+	}
+	if o.dockerEndpoint == "" {
+		return fmt.Errorf("--docker-endpoint: must not be empty")
+	}
+	if o.suicideTimeout <= 0 {
+		return fmt.Errorf("--suicide-timeout: must be > 0, got %s", o.suicideTimeout)
+	}
+	if o.launchGracePeriod <= 0 {
+		return fmt.Errorf("--launch-grace-period: must be > 0, got %s", o.launchGracePeriod)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Tears the k8sm test bed down: kube-apiserver, etcd, every container of the
+# bed's own dockerd and the daemon itself, then any mount, bridge, network
+# namespace or cgroup the bed or its tests left behind. Only objects of the
+# bed (paths in lib.sh, names with the k8sm-test- prefix) are touched.
+#
+# Images and built binaries are kept so the next setup is fast;
+# K8SM_TEST_PURGE=1 also deletes the bed's state directory.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+remove_containers() {
+	docker_up || return 0
+	local ids
+	ids=$("$DOCKER" -H "$DOCKER_HOST_URL" ps -aq)
+	if [ -n "$ids" ]; then
+		log "removing $(echo "$ids" | wc -l) container(s) of the test dockerd"
+		# shellcheck disable=SC2086
+		"$DOCKER" -H "$DOCKER_HOST_URL" rm -f $ids >/dev/null
+	fi
+}
+
+# unmount_under DIR: every mount point below DIR, deepest first.
+unmount_under() {
+	local dir=$1 m
+	[ -d "$dir" ] || return 0
+	awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m"
+		done
+}
+
+remove_netns() {
+	local n
+	for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		case $n in "$NETNS_PREFIX"*)
+			log "removing leftover network namespace $n"
+			ip netns delete "$n"
+			;;
+		esac
+	done
+}
+
+# remove_cgroups: leftover test cgroups <hierarchy>/mesos/k8sm-test-*; any
+# process still in one is SIGKILLed first (they can only be test processes).
+remove_cgroups() {
+	local d pid found=
+	for d in /sys/fs/cgroup/*/mesos/"$CGROUP_PREFIX"* /sys/fs/cgroup/mesos/"$CGROUP_PREFIX"*; do
+		[ -d "$d" ] || continue
+		found=1
+		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+	done
+	[ -n "$found" ] || return 0
+	log "removing leftover test cgroups"
+	for d in /sys/fs/cgroup/*/mesos/"$CGROUP_PREFIX"* /sys/fs/cgroup/mesos/"$CGROUP_PREFIX"*; do
+		[ -d "$d" ] || continue
+		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null ||
+			{ sleep 0.5; find "$d" -depth -type d -exec rmdir {} +; }
+	done
+}
+
+main() {
+	require_root
+	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
+	stop_pidfile "$RUN_DIR/etcd.pid" etcd
+	remove_containers
+	stop_pidfile "$DOCKER_PIDFILE" dockerd 30
+	unmount_under "$RUN_DIR"
+	unmount_under "$STATE_DIR"
+	if ip link show "$DOCKER_BRIDGE" >/dev/null 2>&1; then
+		ip link delete "$DOCKER_BRIDGE"
+	fi
+	remove_netns
+	remove_cgroups
+	rm -rf "$RUN_DIR"
+	rm -rf "${STATE_DIR:?}/kube/etcd"
+	if [ -n "${K8SM_TEST_PURGE:-}" ]; then
+		rm -rf "${STATE_DIR:?}"
+	fi
+	log "test bed down"
+}
+
+main "$@"

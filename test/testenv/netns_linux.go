@@ -1,0 +1,87 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// Netns is a network namespace a test created, bound at Path.
+type Netns struct {
+	Name string
+	Path string
+}
+
+// NewNetns creates a fresh network namespace named k8sm-test-<random> with
+// its loopback up, and deletes it when the test ends.
+func NewNetns(t testing.TB) *Netns {
+	t.Helper()
+	RequireRoot(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		Skip(t, "iproute2 \"ip\" not installed (run \"make env\")")
+	}
+	n := &Netns{Name: RandomName(6)}
+	n.Path = "/var/run/netns/" + n.Name
+	if out, err := exec.Command("ip", "netns", "add", n.Name).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: ip netns add %s: %v: %s", n.Name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "delete", n.Name).CombinedOutput(); err != nil {
+			t.Errorf("testenv: ip netns delete %s: %v: %s", n.Name, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "-n", n.Name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("testenv: bring lo up in %s: %v: %s", n.Name, err, out)
+	}
+	return n
+}
+
+// Command returns a command that runs name with args inside the namespace.
+// It uses nsenter --net, not "ip netns exec", which would remount /sys and
+// hide the cgroup mounts (shared/DESIGN.md).
+func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + n.Path, "--", name}, args...)...)
+}
+
+// Run runs name with args inside the namespace and returns its combined
+// output; the error includes that output.
+func (n *Netns) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	out, err := n.Command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("in netns %s: %s %v: %w: %s", n.Name, name, args, err, out)
+	}
+	return out, nil
+}
+
+// Do runs fn on an OS thread switched into the namespace. fn must not start
+// goroutines that expect to stay in the namespace: only its own thread is.
+func (n *Netns) Do(fn func() error) error {
+	target, err := netns.GetFromPath(n.Path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", n.Path, err)
+	}
+	defer func() { _ = target.Close() }()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open current netns: %w", err)
+	}
+	defer func() { _ = orig.Close() }()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns %s: %w", n.Name, err)
+	}
+	fnErr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: the runtime then ends it with the
+		// goroutine instead of reusing a thread in the wrong namespace.
+		return fmt.Errorf("return from netns %s: %w", n.Name, err)
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
