@@ -37,6 +37,9 @@ TEST_NODES=${K8SM_TEST_NODES:-"k8sm-node1 k8sm-node2 k8sm-node3 $(hostname | tr 
 # Prefixes of the throw-away objects tests create; teardown removes leftovers.
 NETNS_PREFIX=k8sm-test-
 CGROUP_PREFIX=k8sm-test-
+# Default cgroup parent of the bed's containers started without one (Docker's
+# own default, /docker, may belong to another daemon).
+DOCKER_CGROUP_PARENT=/k8sm-test-docker
 
 log() { printf '[k8sm-env] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

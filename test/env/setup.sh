@@ -71,7 +71,7 @@ start_dockerd() {
 		--data-root "$STATE_DIR/docker" \
 		--exec-root "$RUN_DIR/docker" \
 		--pidfile "$DOCKER_PIDFILE" \
-		--exec-opt native.cgroupdriver=cgroupfs \
+		--exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "$DOCKER_CGROUP_PARENT" \
 		--bridge "$DOCKER_BRIDGE" \
 		--iptables=false --ip-forward=false --ip-masq=false --userland-proxy=true \
 		--containerd-namespace k8sm-test --containerd-plugins-namespace k8sm-test-plugins \

@@ -42,21 +42,24 @@ remove_netns() {
 	done
 }
 
-# remove_cgroups: leftover test cgroups <hierarchy>/mesos/k8sm-test-*; any
-# process still in one is SIGKILLed first (they can only be test processes).
+# remove_cgroups: leftover test cgroups <hierarchy>/mesos/k8sm-test-* and the
+# bed dockerd's default parent; any process still in one is SIGKILLed first
+# (they can only be test processes), frozen ones are thawed so they can die.
 remove_cgroups() {
-	local d pid found=
-	for d in /sys/fs/cgroup/*/mesos/"$CGROUP_PREFIX"* /sys/fs/cgroup/mesos/"$CGROUP_PREFIX"*; do
-		[ -d "$d" ] || continue
-		found=1
+	local d f pid dirs=()
+	for d in /sys/fs/cgroup/*/mesos/"$CGROUP_PREFIX"* /sys/fs/cgroup/mesos/"$CGROUP_PREFIX"* \
+		/sys/fs/cgroup/*"$DOCKER_CGROUP_PARENT" /sys/fs/cgroup"$DOCKER_CGROUP_PARENT"; do
+		[ -d "$d" ] && dirs+=("$d")
+	done
+	[ ${#dirs[@]} -gt 0 ] || return 0
+	log "removing leftover test cgroups: ${dirs[*]}"
+	for d in "${dirs[@]}"; do
+		find "$d" -name freezer.state | while read -r f; do echo THAWED >"$f"; done
 		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
 			kill -KILL "$pid" 2>/dev/null || true
 		done
 	done
-	[ -n "$found" ] || return 0
-	log "removing leftover test cgroups"
-	for d in /sys/fs/cgroup/*/mesos/"$CGROUP_PREFIX"* /sys/fs/cgroup/mesos/"$CGROUP_PREFIX"*; do
-		[ -d "$d" ] || continue
+	for d in "${dirs[@]}"; do
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null ||
 			{ sleep 0.5; find "$d" -depth -type d -exec rmdir {} +; }
 	done
