@@ -13,7 +13,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PACKAGES=(docker.io iptables iproute2 busybox-static openssl conntrack procps util-linux curl ca-certificates)
+PACKAGES=(docker.io iptables iproute2 busybox-static openssl conntrack procps util-linux curl ca-certificates pigz)
 
 install_packages() {
 	local missing=() p
@@ -35,7 +35,7 @@ install_packages() {
 		own_policy=1
 	fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 ||
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 ||
 		{ [ -n "$own_policy" ] && rm -f "$policy"; tail -20 "$LOG_DIR/apt.log"; die "apt-get install failed (log: $LOG_DIR/apt.log)"; }
 	[ -n "$own_policy" ] && rm -f "$policy"
 	return 0
