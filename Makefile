@@ -53,7 +53,7 @@ $(GOLANGCI_LINT):
 
 # Each fuzz target for FUZZTIME; a short minimize time keeps the fuzzer
 # fuzzing (Go's default spends up to 60 s minimizing each new input).
-FUZZ_TARGETS := ./podspec:FuzzDecodeValidate ./ports:FuzzAssign
+FUZZ_TARGETS := ./podspec:FuzzDecodeValidate ./ports:FuzzAssign ./staticpods:FuzzUnpack
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
