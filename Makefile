@@ -4,7 +4,7 @@
 #                   (root; sets the bed up first). The README's test command.
 #   make test-unit  unit tests only (no root, no test bed)
 #   make env        set up the test bed (test/env/setup.sh); env-down removes it
-#   make bench      benchmarks          make lint   golangci-lint + gofmt
+#   make bench      benchmarks (root)   make lint   golangci-lint + gofmt
 #   make fuzz       each fuzz target for FUZZTIME (default 30s)
 
 SHELL := /bin/bash
@@ -39,8 +39,9 @@ env:
 env-down:
 	bash test/env/teardown.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Benchmarks, the integration ones (real cgroups, dockerd) included: root.
+bench: env
+	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 
 lint: $(GOLANGCI_LINT)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
