@@ -372,6 +372,17 @@ func BenchmarkCreateLimitDelete(b *testing.B) {
 // BenchmarkKillAll100: KillAll of 100 processes ignoring SIGTERM (goal:
 // <= 200 ms). Starting the processes is not timed.
 func BenchmarkKillAll100(b *testing.B) {
+	ctx := context.Background()
+	benchKill100(b, func(pc *cgroups.PodCgroup, _ []*exec.Cmd) {
+		if err := pc.KillAll(ctx); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// benchKill100 times kill (only) against a fresh pod cgroup of 100
+// SIGTERM-ignoring processes per iteration.
+func benchKill100(b *testing.B, kill func(*cgroups.PodCgroup, []*exec.Cmd)) {
 	m, _ := newManager(b)
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
@@ -385,9 +396,7 @@ func BenchmarkKillAll100(b *testing.B) {
 			cmds[j] = startHelper(b, pc, "sleep")
 		}
 		b.StartTimer()
-		if err := pc.KillAll(ctx); err != nil {
-			b.Fatal(err)
-		}
+		kill(pc, cmds)
 		b.StopTimer()
 		for _, c := range cmds {
 			_ = c.Wait() // reap now, not at cleanup: 100 zombies an iteration add up
@@ -443,19 +452,7 @@ func BenchmarkBaselineRawMkdirRmdir(b *testing.B) {
 // to each of 100 known pids, then wait until the cgroup is empty, with no
 // freezer and no listing before the kill.
 func BenchmarkBaselineKill100(b *testing.B) {
-	m, _ := newManager(b)
-	ctx := context.Background()
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
-		pc, err := m.Create(fmt.Sprintf("pod-b%d", i), cgroups.Limits{CPURequestMilli: 100, MemoryBytes: 2 << 30})
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmds := make([]*exec.Cmd, 100)
-		for j := range cmds {
-			cmds[j] = startHelper(b, pc, "sleep")
-		}
-		b.StartTimer()
+	benchKill100(b, func(pc *cgroups.PodCgroup, cmds []*exec.Cmd) {
 		for _, c := range cmds {
 			_ = syscall.Kill(c.Process.Pid, syscall.SIGKILL)
 		}
@@ -465,17 +462,9 @@ func BenchmarkBaselineKill100(b *testing.B) {
 				b.Fatal(err)
 			}
 			if len(pids) == 0 {
-				break
+				return
 			}
 			time.Sleep(time.Millisecond)
 		}
-		b.StopTimer()
-		for _, c := range cmds {
-			_ = c.Wait()
-		}
-		if err := pc.Delete(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
+	})
 }
