@@ -51,7 +51,10 @@ remove_cgroups() {
 		/sys/fs/cgroup/*"$DOCKER_CGROUP_PARENT" /sys/fs/cgroup"$DOCKER_CGROUP_PARENT"; do
 		[ -d "$d" ] && dirs+=("$d")
 	done
-	[ ${#dirs[@]} -gt 0 ] || return 0
+	if [ ${#dirs[@]} -eq 0 ]; then
+		remove_mesos_root
+		return 0
+	fi
 	log "removing leftover test cgroups: ${dirs[*]}"
 	for d in "${dirs[@]}"; do
 		find "$d" -name freezer.state | while read -r f; do echo THAWED >"$f"; done
@@ -63,6 +66,19 @@ remove_cgroups() {
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null ||
 			{ sleep 0.5; find "$d" -depth -type d -exec rmdir {} +; }
 	done
+	remove_mesos_root
+}
+
+# remove_mesos_root: /mesos itself, only when the bed's tests created it (a
+# marker says so) and it is empty; a real Mesos agent's /mesos is never
+# touched.
+remove_mesos_root() {
+	[ -e "$RUN_DIR/mesos-cgroup-created" ] || return 0
+	local d
+	for d in /sys/fs/cgroup/*/mesos /sys/fs/cgroup/mesos; do
+		[ -d "$d" ] && rmdir "$d" 2>/dev/null
+	done
+	rm -f "$RUN_DIR/mesos-cgroup-created"
 }
 
 main() {

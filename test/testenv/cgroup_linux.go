@@ -74,14 +74,17 @@ func NewMesosCgroup(t testing.TB) *MesosCgroup {
 	}
 	m := &MesosCgroup{ID: RandomName(8), V1: map[string]string{}}
 	m.Path = MesosRoot + "/" + m.ID
-	var created []string // the /mesos directories this helper made
+	unlock := lockMesosRoot(t)
+	defer unlock()
+	// When the bed makes /mesos, a marker says so; the last test to leave
+	// removes it then (concurrent test packages share it).
+	if _, err := os.Stat("/sys/fs/cgroup/memory" + MesosRoot); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(mesosMarker, nil, 0o600); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
 
 	if cgroups.Mode() != cgroups.Unified {
-		for _, d := range v1Roots() {
-			if _, err := os.Stat(filepath.Join(d, MesosRoot)); errors.Is(err, fs.ErrNotExist) {
-				created = append(created, filepath.Join(d, MesosRoot))
-			}
-		}
 		cg, err := cgroup1.New(cgroup1.StaticPath(m.Path), &specs.LinuxResources{})
 		if err != nil {
 			t.Fatalf("testenv: create v1 cgroup %s: %v", m.Path, err)
@@ -93,9 +96,6 @@ func NewMesosCgroup(t testing.TB) *MesosCgroup {
 		}
 	}
 	if mnt := unifiedMount(); mnt != "" {
-		if _, err := os.Stat(filepath.Join(mnt, MesosRoot)); errors.Is(err, fs.ErrNotExist) {
-			created = append(created, filepath.Join(mnt, MesosRoot))
-		}
 		if _, err := cgroup2.NewManager(mnt, m.Path, &cgroup2.Resources{}); err != nil {
 			t.Fatalf("testenv: create v2 cgroup %s under %s: %v", m.Path, mnt, err)
 		}
@@ -114,11 +114,57 @@ func NewMesosCgroup(t testing.TB) *MesosCgroup {
 				t.Errorf("testenv: remove cgroup %s: %v", d, err)
 			}
 		}
-		for _, d := range created {
-			_ = os.Remove(d) // only succeeds when empty: another test may use it
+		unlock := lockMesosRoot(t)
+		defer unlock()
+		if _, err := os.Stat(mesosMarker); err != nil {
+			return // /mesos was there before the bed: not ours to remove
 		}
+		var roots []string
+		for _, r := range append(v1Roots(), unifiedMount()) {
+			if r != "" {
+				roots = append(roots, filepath.Join(r, MesosRoot))
+			}
+		}
+		for _, d := range roots {
+			if entries, _ := os.ReadDir(d); hasDir(entries) {
+				return // another test still has its cgroup there
+			}
+		}
+		for _, d := range roots {
+			_ = syscall.Rmdir(d)
+		}
+		_ = os.Remove(mesosMarker)
 	})
 	return m
+}
+
+// mesosMarker exists while /mesos is the bed's own (teardown.sh reads it too).
+const mesosMarker = RunDir + "/mesos-cgroup-created"
+
+// lockMesosRoot serializes the creation and removal of /mesos between test
+// processes.
+func lockMesosRoot(t testing.TB) func() {
+	t.Helper()
+	if err := os.MkdirAll(RunDir, 0o700); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	f, err := os.OpenFile(RunDir+"/mesos-cgroup.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("testenv: lock %s: %v", f.Name(), err)
+	}
+	return func() { _ = f.Close() } // closing releases the lock
+}
+
+func hasDir(entries []os.DirEntry) bool {
+	for _, e := range entries {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // v1Roots lists the mounted cgroup v1 hierarchy directories under
