@@ -1,0 +1,140 @@
+package pods
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/k8sm/k8sm/agent/runtime"
+)
+
+// Orphan is a container the reaper would remove, and why.
+type Orphan struct {
+	ID     string
+	Reason string
+}
+
+// OrphanInput is what the reaper decides from.
+type OrphanInput struct {
+	Containers []runtime.Summary
+	// Live is the Mesos container id of this executor: containers of other
+	// k8sm executor containers of the same framework on this node are
+	// orphans (an executor's containers cannot outlive it legitimately).
+	Live string
+	// FrameworkID scopes the reaper to its own framework.
+	FrameworkID string
+	// Tasks are the task ids this executor runs; a container of the live
+	// executor with another task id is an orphan.
+	Tasks map[string]bool
+	Now   time.Time
+	// Grace spares containers younger than this (a pod being started may
+	// not be registered yet).
+	Grace time.Duration
+}
+
+// Orphans decides, purely, which containers to remove: only containers with
+// complete k8sm ownership labels of this framework, older than the grace,
+// whose executor container is not the live one or whose task is unknown.
+// A container without the labels is never an orphan.
+func Orphans(in OrphanInput) []Orphan {
+	var out []Orphan
+	for _, c := range in.Containers {
+		owner, pod, _, err := runtime.ParseLabels(c.Labels)
+		if err != nil || owner.FrameworkID != in.FrameworkID {
+			continue
+		}
+		if in.Now.Sub(c.Created) < in.Grace {
+			continue
+		}
+		switch {
+		case owner.ContainerID != in.Live:
+			out = append(out, Orphan{c.ID, fmt.Sprintf("executor container %s is gone (live: %s)", owner.ContainerID, in.Live)})
+		case !in.Tasks[pod.TaskID]:
+			out = append(out, Orphan{c.ID, fmt.Sprintf("task %s is not running here", pod.TaskID)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ReaperRuntime is what the reaper needs of the runtime.
+type ReaperRuntime interface {
+	Info(ctx context.Context) (runtime.Info, error)
+	List(ctx context.Context, labels map[string]string) ([]runtime.Summary, error)
+	Remove(ctx context.Context, id string) error
+}
+
+// Reaper removes orphan containers, level-triggered: each pass looks at what
+// is there now. It skips a pass when Docker does not answer, bounds every
+// call by CallTimeout, only logs in DryRun, and logs a failing pass only on
+// the edge from success to failure.
+type Reaper struct {
+	RT          ReaperRuntime
+	Log         *slog.Logger
+	FrameworkID string
+	Live        string
+	Tasks       func() map[string]bool // the live executor's tasks, now
+	Grace       time.Duration
+	CallTimeout time.Duration
+	DryRun      bool
+
+	failing bool
+}
+
+// Pass runs one reaping pass and returns what it removed (or, in dry-run,
+// would remove).
+func (r *Reaper) Pass(ctx context.Context, now time.Time) ([]Orphan, error) {
+	timeout := r.CallTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := r.RT.Info(cctx); err != nil {
+		r.edge(err)
+		return nil, fmt.Errorf("reaper: docker unhealthy, pass skipped: %w", err)
+	}
+	list, err := r.RT.List(cctx, map[string]string{runtime.LabelFrameworkID: r.FrameworkID})
+	if err != nil {
+		r.edge(err)
+		return nil, fmt.Errorf("reaper: %w", err)
+	}
+	orphans := Orphans(OrphanInput{Containers: list, Live: r.Live, FrameworkID: r.FrameworkID,
+		Tasks: r.Tasks(), Now: now, Grace: r.Grace})
+	var firstErr error
+	for _, o := range orphans {
+		if r.DryRun {
+			r.log().Info("would reap orphan container (dry run)", "container", o.ID, "reason", o.Reason)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := r.RT.Remove(rctx, o.ID)
+		cancel()
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("reaper: remove %s: %w", o.ID, err)
+			continue
+		}
+		r.log().Info("reaped orphan container", "container", o.ID, "reason", o.Reason)
+	}
+	r.edge(firstErr)
+	return orphans, firstErr
+}
+
+func (r *Reaper) edge(err error) {
+	switch {
+	case err != nil && !r.failing:
+		r.log().Warn("reaper pass failed", "err", err)
+	case err == nil && r.failing:
+		r.log().Info("reaper passes succeed again")
+	}
+	r.failing = err != nil
+}
+
+func (r *Reaper) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
