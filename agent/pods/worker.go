@@ -330,27 +330,47 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 	grace := w.grace(asked)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+w.cfg.StopTimeout)
 	defer cancel()
+	// At the end of the grace period every process of the pod gets SIGKILL
+	// through its cgroup, at once and exactly then, not container by
+	// container on dockerd's timers (which also round up to seconds).
+	if w.podCg != nil {
+		killer := time.AfterFunc(grace, func() {
+			if err := w.podCg.KillAll(ctx); err != nil {
+				w.log.Error("kill at the end of the grace period", "err", err)
+			}
+		})
+		defer killer.Stop()
+	}
 	var wg sync.WaitGroup
 	for name, id := range w.ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.rt.Stop(ctx, id, grace); err != nil {
+			// Docker's own SIGKILL comes a second after ours: a backstop.
+			if err := w.rt.Stop(ctx, id, grace+time.Second); err != nil {
 				w.log.Warn("stop container", "container", name, "err", err)
 			}
 		}()
 	}
 	wg.Wait()
+	// Remove in parallel too: under load each removal takes a while.
+	ids := map[string]string{}
 	for name, id := range w.ids {
-		if err := w.rt.Remove(ctx, id); err != nil {
-			w.log.Warn("remove container", "container", name, "err", err)
-		}
+		ids[name] = id
 	}
 	if w.sandbox != "" {
-		if err := w.rt.Remove(ctx, w.sandbox); err != nil {
-			w.log.Warn("remove sandbox", "err", err)
-		}
+		ids[runtime.SandboxName] = w.sandbox
 	}
+	for name, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.rt.Remove(ctx, id); err != nil {
+				w.log.Warn("remove container", "container", name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 	if w.podCg != nil {
 		if err := w.podCg.KillAll(ctx); err != nil {
 			w.log.Error("processes left in the pod cgroup", "err", err)

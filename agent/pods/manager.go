@@ -1,0 +1,239 @@
+package pods
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/cgroups"
+)
+
+// ManagerRuntime is what the manager needs of the runtime
+// (*runtime.Docker satisfies it).
+type ManagerRuntime interface {
+	Runtime
+	List(ctx context.Context, labels map[string]string) ([]runtime.Summary, error)
+	Events(ctx context.Context, label string) (<-chan runtime.Event, <-chan error)
+}
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	// Worker is the template of every pod's worker (Spec.TaskID is set per
+	// pod).
+	Worker WorkerConfig
+	// RelistPeriod is how often every pod's containers are listed as a
+	// safety net for lost Docker events (default 10s).
+	RelistPeriod time.Duration
+}
+
+// Manager owns the pod workers of one executor and feeds them Docker's
+// events.
+type Manager struct {
+	cfg    ManagerConfig
+	rt     ManagerRuntime
+	cg     Cgroups
+	log    *slog.Logger
+	report func(podUID string, st v1.PodStatus, s State)
+
+	mu   sync.Mutex
+	pods map[string]*podEntry
+}
+
+type podEntry struct {
+	w    *Worker
+	done chan struct{}
+}
+
+// NewManager builds a manager; report gets every pod status change.
+func NewManager(cfg ManagerConfig, rt ManagerRuntime, cg Cgroups, log *slog.Logger, report func(string, v1.PodStatus, State)) *Manager {
+	if cfg.RelistPeriod <= 0 {
+		cfg.RelistPeriod = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, rt: rt, cg: cg, log: log, report: report, pods: map[string]*podEntry{}}
+}
+
+// Launch starts a worker for a defaulted, validated pod. limits are the pod
+// cgroup's. Pods are keyed by UID; launching one twice is an error.
+func (m *Manager) Launch(pod *v1.Pod, taskID string, limits cgroups.Limits) error {
+	uid := string(pod.UID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.pods[uid]; dup {
+		return fmt.Errorf("pod %s/%s (uid %s) already runs here", pod.Namespace, pod.Name, uid)
+	}
+	wc := m.cfg.Worker
+	wc.Spec.TaskID, wc.Limits = taskID, limits
+	e := &podEntry{done: make(chan struct{})}
+	e.w = NewWorker(wc, pod, m.rt, m.cg, m.log, func(st v1.PodStatus, s State) {
+		if m.report != nil {
+			m.report(uid, st, s)
+		}
+	})
+	m.pods[uid] = e
+	go func() {
+		defer close(e.done)
+		// The worker ends when its pod is gone from the node; a stopping
+		// executor does not end it (see StopAll).
+		if err := e.w.Run(context.Background()); err != nil {
+			m.log.Error("pod worker ended", "uid", uid, "err", err)
+		}
+		m.mu.Lock()
+		delete(m.pods, uid)
+		m.mu.Unlock()
+	}()
+	return nil
+}
+
+// Kill asks a pod to stop within grace; Done(uid) closes when it is gone.
+func (m *Manager) Kill(uid string, grace time.Duration) error {
+	m.mu.Lock()
+	e, ok := m.pods[uid]
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no pod with uid %s", uid)
+	}
+	e.w.Send(Kill{Grace: grace})
+	return nil
+}
+
+// Done returns a channel closed when the pod's worker has finished (closed
+// at once for an unknown pod).
+func (m *Manager) Done(uid string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.pods[uid]; ok {
+		return e.done
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Pods lists the UIDs of the pods whose workers run, sorted.
+func (m *Manager) Pods() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uids := make([]string, 0, len(m.pods))
+	for u := range m.pods {
+		uids = append(uids, u)
+	}
+	sort.Strings(uids)
+	return uids
+}
+
+func (m *Manager) route(uid, id string) {
+	m.mu.Lock()
+	e, ok := m.pods[uid]
+	m.mu.Unlock()
+	if ok {
+		e.w.ContainerDied(id)
+	}
+}
+
+// Run feeds Docker's container events of this executor to the pod workers
+// until ctx ends: a "die" goes to its pod's worker. When the stream breaks
+// it reconnects with backoff (1s doubling to 30s) and relists; every
+// RelistPeriod it relists anyway, so a lost event delays an exit, never
+// hides it.
+func (m *Manager) Run(ctx context.Context) error {
+	label := runtime.LabelExecutorID + "=" + m.cfg.Worker.Spec.Owner.ExecutorID
+	backoff := time.Second
+	relist := time.NewTicker(m.cfg.RelistPeriod)
+	defer relist.Stop()
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		evs, errs := m.rt.Events(sctx, label)
+		m.relist(ctx)
+		err := m.consume(ctx, evs, errs, relist.C)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.log.Warn("docker event stream broke; reconnecting", "err", err, "in", backoff.String())
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (m *Manager) consume(ctx context.Context, evs <-chan runtime.Event, errs <-chan error, tick <-chan time.Time) error {
+	for {
+		select {
+		case e, ok := <-evs:
+			if !ok {
+				return errors.New("event stream closed")
+			}
+			if e.Action == "die" {
+				m.route(e.Labels[runtime.LabelPodUID], e.ID)
+			}
+		case err := <-errs:
+			return err
+		case <-tick:
+			m.relist(ctx)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// relist tells every worker about its containers that are not running.
+func (m *Manager) relist(ctx context.Context) {
+	list, err := m.rt.List(ctx, map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID})
+	if err != nil {
+		m.log.Warn("relist failed", "err", err)
+		return
+	}
+	for _, c := range list {
+		if c.State != "running" && c.State != "created" {
+			m.route(c.Labels[runtime.LabelPodUID], c.ID)
+		}
+	}
+}
+
+// StopAll stops every pod in parallel: the stop signal now, SIGKILL to
+// every process of every pod at killAt. It returns when every worker has
+// finished and no container of this executor is left, or ctx's error naming
+// what is left. Leave time between killAt and ctx's deadline for removing
+// the containers; what is not removed by then the reaper removes later.
+func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
+	grace := max(time.Until(killAt), time.Millisecond)
+	m.mu.Lock()
+	entries := make([]*podEntry, 0, len(m.pods))
+	for _, e := range m.pods {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	for _, e := range entries {
+		e.w.Send(Kill{Grace: grace})
+	}
+	for _, e := range entries {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return fmt.Errorf("stop all pods: %d pods still stopping: %w", len(m.Pods()), ctx.Err())
+		}
+	}
+	left, err := m.rt.List(ctx, map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID})
+	if err != nil {
+		return fmt.Errorf("stop all pods: list what is left: %w", err)
+	}
+	for _, c := range left { // containers no worker knew (for example adopted later)
+		if err := m.rt.Remove(ctx, c.ID); err != nil {
+			return fmt.Errorf("stop all pods: remove %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
