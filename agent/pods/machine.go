@@ -117,7 +117,9 @@ type (
 		Name, Kind string
 		OK         bool
 	}
-	// Kill: stop the pod (Mesos KILL or SHUTDOWN), within Grace.
+	// Kill: stop the pod (Mesos KILL or SHUTDOWN) within Grace; 0 means
+	// the pod's own terminationGracePeriodSeconds, and a Grace longer than
+	// that is cut to it.
 	Kill struct{ Grace time.Duration }
 	// Stopped: every container and process of the pod is gone.
 	Stopped struct{}
