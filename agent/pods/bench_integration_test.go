@@ -13,7 +13,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/k8sm/k8sm/agent/pods"
-	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/test/testenv"
@@ -22,17 +21,9 @@ import (
 // benchManager is newManager for benchmarks: it signals readiness per pod.
 func benchManager(b *testing.B) (*pods.Manager, *bed, func(uid string) <-chan struct{}) {
 	b.Helper()
-	testenv.RequireDocker(b)
-	mc := testenv.NewMesosCgroup(b)
-	rt, err := runtime.New(runtime.Config{Endpoint: testenv.DockerHost}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: cgroups.HostUnified(), Parent: mc.Path})
-	if err != nil {
-		b.Fatal(err)
-	}
-	bd := &bed{rt: rt, cg: cg, mc: mc, owner: runtime.Owner{FrameworkID: "fw", ExecutorID: testenv.RandomName(4), AgentID: "a", ContainerID: mc.ID}}
+	bd := newBed(b)
+	bd.owner.ExecutorID = testenv.RandomName(4)
+	rt, cg := bd.rt, bd.cg
 	var mu sync.Mutex
 	readyCh := map[string]chan struct{}{}
 	get := func(uid string) chan struct{} {
@@ -67,7 +58,6 @@ func benchManager(b *testing.B) (*pods.Manager, *bed, func(uid string) <-chan st
 		_ = m.StopAll(sctx, time.Now().Add(2*time.Second))
 		cancel()
 		<-done
-		_ = rt.Close()
 	})
 	return m, bd, func(uid string) <-chan struct{} { return get(uid) }
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -32,7 +31,7 @@ type bed struct {
 	owner runtime.Owner
 }
 
-func newBed(t *testing.T) *bed {
+func newBed(t testing.TB) *bed {
 	t.Helper()
 	testenv.RequireDocker(t)
 	mc := testenv.NewMesosCgroup(t)
@@ -113,16 +112,6 @@ func ready(s v1.PodStatus) bool {
 	return false
 }
 
-func freePort(t *testing.T) int32 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return int32(l.Addr().(*net.TCPAddr).Port)
-}
-
 func newPod(name string, policy v1.RestartPolicy, cs ...v1.Container) *v1.Pod {
 	return &v1.Pod{
 		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
@@ -136,7 +125,7 @@ func newPod(name string, policy v1.RestartPolicy, cs ...v1.Container) *v1.Pod {
 // container and the pod cgroup.
 func TestWorkerRunsAndKillsAPod(t *testing.T) {
 	b := newBed(t)
-	port := freePort(t)
+	port := int32(testenv.FreeTCPPort(t))
 	pod := newPod("web", v1.RestartPolicyAlways,
 		v1.Container{Name: "httpd", Image: testenv.BusyboxImage,
 			Command: []string{"sh", "-c", "mkdir -p /www && echo $(NAME) > /www/index.html && exec httpd -f -p 8080 -h /www"},

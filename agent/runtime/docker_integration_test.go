@@ -29,16 +29,6 @@ func newDocker(t *testing.T) *runtime.Docker {
 	return d
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestPodOfTwoContainers: a pause sandbox publishes a host port on loopback,
 // an httpd container joins its network namespace and serves through it; both
 // live in the pod cgroup below the Mesos cgroup and carry the ownership
@@ -56,7 +46,7 @@ func TestPodOfTwoContainers(t *testing.T) {
 	owner := runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-test", AgentID: "agent-1", ContainerID: mc.ID}
 	pod := runtime.PodRef{TaskID: "pod.uid-" + mc.ID, UID: "uid-" + mc.ID, Name: "web", Namespace: "default"}
 	parent := mc.Path + "/" + pod.UID
-	hostPort := freePort(t)
+	hostPort := testenv.FreeTCPPort(t)
 
 	evs, evErr := d.Events(ctx, runtime.LabelPodUID+"="+pod.UID)
 
@@ -195,7 +185,7 @@ func TestEnsureImagePolicies(t *testing.T) {
 	if d.Pulls.Load() != 0 {
 		t.Fatalf("%d pulls for local images", d.Pulls.Load())
 	}
-	missing := fmt.Sprintf("127.0.0.1:%d/k8sm/missing:1", freePort(t))
+	missing := fmt.Sprintf("127.0.0.1:%d/k8sm/missing:1", testenv.FreeTCPPort(t))
 	if err := d.EnsureImage(ctx, missing, runtime.PullNever); !errors.Is(err, runtime.ErrImageNeverPull) {
 		t.Errorf("Never with a missing image: %v", err)
 	}

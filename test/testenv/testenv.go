@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -121,4 +122,17 @@ func RandomName(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // documented never to fail
 	return Prefix + hex.EncodeToString(b)
+}
+
+// FreeTCPPort returns a TCP port nobody listens on at 127.0.0.1 (the port
+// may be taken by someone else before the test uses it; on loopback, in a
+// test bed, that does not happen in practice).
+func FreeTCPPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: find a free port: %v", err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
 }
