@@ -39,6 +39,8 @@ type Docker struct {
 	cfg Config
 	log *slog.Logger
 
+	negotiate sync.Once // the API version, before any concurrent call
+
 	mu       sync.Mutex
 	inflight map[string]*pullCall // image -> the pull under way
 	// pull does one pull; a field so tests can count and block pulls.
@@ -87,7 +89,21 @@ func New(cfg Config, log *slog.Logger) (*Docker, error) {
 func (d *Docker) Close() error { return d.c.Close() }
 
 func (d *Docker) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	d.ready(ctx)
 	return context.WithTimeout(ctx, d.cfg.CallTimeout)
+}
+
+// ready negotiates the API version once, before the first call. The client
+// would otherwise negotiate lazily inside whichever calls come first, and its
+// Events reads the version unguarded while another call writes it (a data
+// race the race detector shows). If the daemon does not answer then, the
+// client falls back to negotiating lazily.
+func (d *Docker) ready(ctx context.Context) {
+	d.negotiate.Do(func() {
+		nctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		defer cancel()
+		d.c.NegotiateAPIVersion(nctx)
+	})
 }
 
 // Info is what the executor needs to know about the daemon.
@@ -196,6 +212,7 @@ func (d *Docker) imagePresent(ctx context.Context, ref string) (bool, error) {
 }
 
 func (d *Docker) pullImage(ctx context.Context, ref string) error {
+	d.ready(ctx)
 	rc, err := d.c.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
 		return &PullError{Image: ref, Msg: err.Error()}
@@ -318,6 +335,7 @@ func (d *Docker) Start(ctx context.Context, id string) error {
 // Stop sends the container's stop signal, waits up to grace, then SIGKILLs
 // it. It blocks until the container stopped or ctx ends (no call timeout).
 func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error {
+	d.ready(ctx)
 	secs := int((grace + time.Second - 1) / time.Second)
 	if err := d.c.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop container %s: %w", short(id), err)
@@ -442,6 +460,7 @@ type Event struct {
 // until ctx ends. The error channel gets one error when the stream breaks;
 // the caller reconnects and re-lists (events in between are lost).
 func (d *Docker) Events(ctx context.Context, label string) (<-chan Event, <-chan error) {
+	d.ready(ctx)
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", label))
 	msgs, errs := d.c.Events(ctx, events.ListOptions{Filters: f})
 	out := make(chan Event)
@@ -473,6 +492,7 @@ func (d *Docker) Events(ctx context.Context, label string) (<-chan Event, <-chan
 // Exec runs cmd in a running container and returns its exit code and
 // combined output (bounded by ctx, which exec probes give their timeout).
 func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (int, []byte, error) {
+	d.ready(ctx)
 	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return -1, nil, fmt.Errorf("exec in %s: %w", short(id), err)
@@ -507,6 +527,7 @@ func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (int, []byte
 // Docker's log driver: the last tail lines ("all" for everything), and with
 // follow, what comes after until ctx ends or the container stops.
 func (d *Docker) Logs(ctx context.Context, id, tail string, follow bool) (io.ReadCloser, error) {
+	d.ready(ctx)
 	rc, err := d.c.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail, Follow: follow})
 	if err != nil {
 		return nil, fmt.Errorf("logs of %s: %w", short(id), err)
