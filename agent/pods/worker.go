@@ -24,6 +24,7 @@ type Runtime interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (runtime.State, error)
+	Exec(ctx context.Context, id string, cmd []string) (int, []byte, error)
 }
 
 // PodCgroup is what a worker needs of its pod cgroup (*cgroups.PodCgroup).
@@ -78,6 +79,13 @@ type Worker struct {
 	timers  []*time.Timer
 	start   metav1.Time
 	last    *v1.PodStatus
+	probes  map[string]*probeLoops // by container name
+}
+
+// probeLoops are the probe goroutines of one container instance.
+type probeLoops struct {
+	id          string
+	startup, lr context.CancelFunc // nil when not running
 }
 
 // NewWorker makes the worker of a defaulted, validated pod. report gets
@@ -95,6 +103,7 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 		wake:  make(chan struct{}, 1),
 		state: NewState(pod),
 		ids:   map[string]string{}, names: map[string]string{},
+		probes: map[string]*probeLoops{},
 	}
 }
 
@@ -136,6 +145,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		for _, t := range w.timers {
 			t.Stop()
 		}
+		for _, l := range w.probes {
+			l.stop()
+		}
 	}()
 	for {
 		ev, ok := w.next()
@@ -158,6 +170,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		for _, a := range acts {
 			w.do(ctx, a)
 		}
+		w.syncProbes(ctx)
 		if w.state.Stage == StageDone {
 			return nil
 		}
@@ -380,6 +393,54 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 		}
 	}
 	w.log.Info("pod stopped", "grace", grace.String())
+}
+
+// syncProbes makes the probe goroutines match the state: a running
+// container probes startup until it passes, then liveness and readiness;
+// a container that stopped or was replaced, or a pod that is stopping,
+// probes nothing.
+func (w *Worker) syncProbes(ctx context.Context) {
+	for _, c := range w.state.Containers {
+		spec := w.container(c.Name)
+		id := w.ids[c.Name]
+		l := w.probes[c.Name]
+		if l != nil && (l.id != id || !c.Running || w.state.Stage != StageRunning) {
+			l.stop()
+			delete(w.probes, c.Name)
+			l = nil
+		}
+		if c.Init || !c.Running || w.state.Stage != StageRunning || spec == nil {
+			continue
+		}
+		if l == nil {
+			l = &probeLoops{id: id}
+			w.probes[c.Name] = l
+		}
+		launch := func(pctx context.Context, kind string, p *v1.Probe) {
+			if p != nil {
+				go runProbe(pctx, w.Send, w.rt, spec, id, w.state.PodIP, kind, p)
+			}
+		}
+		if !c.StartupDone && l.startup == nil {
+			pctx, cancel := context.WithCancel(ctx)
+			l.startup = cancel
+			launch(pctx, Startup, spec.StartupProbe)
+		}
+		if c.StartupDone && l.lr == nil {
+			pctx, cancel := context.WithCancel(ctx)
+			l.lr = cancel
+			launch(pctx, Liveness, spec.LivenessProbe)
+			launch(pctx, Readiness, spec.ReadinessProbe)
+		}
+	}
+}
+
+func (l *probeLoops) stop() {
+	for _, c := range []context.CancelFunc{l.startup, l.lr} {
+		if c != nil {
+			c()
+		}
+	}
 }
 
 // String names the worker in logs.
