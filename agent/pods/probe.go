@@ -61,20 +61,16 @@ func probeOnce(ctx context.Context, ex Execer, c *v1.Container, id, podIP string
 		code, _, err := ex.Exec(ctx, id, h.Exec.Command)
 		return err == nil && code == 0
 	case h.HTTPGet != nil:
-		port, err := resolvePort(h.HTTPGet.Port, c)
+		addr, err := endpoint(c, h.HTTPGet.Port, h.HTTPGet.Host, podIP)
 		if err != nil {
 			return false
-		}
-		host := h.HTTPGet.Host
-		if host == "" {
-			host = podIP
 		}
 		scheme := "http"
 		if h.HTTPGet.Scheme == v1.URISchemeHTTPS {
 			scheme = "https"
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-			fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(port)), h.HTTPGet.Path), nil)
+			fmt.Sprintf("%s://%s%s", scheme, addr, h.HTTPGet.Path), nil)
 		if err != nil {
 			return false
 		}
@@ -88,16 +84,12 @@ func probeOnce(ctx context.Context, ex Execer, c *v1.Container, id, podIP string
 		_ = resp.Body.Close()
 		return resp.StatusCode >= 200 && resp.StatusCode < 400
 	case h.TCPSocket != nil:
-		port, err := resolvePort(h.TCPSocket.Port, c)
+		addr, err := endpoint(c, h.TCPSocket.Port, h.TCPSocket.Host, podIP)
 		if err != nil {
 			return false
 		}
-		host := h.TCPSocket.Host
-		if host == "" {
-			host = podIP
-		}
 		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return false
 		}
@@ -105,6 +97,19 @@ func probeOnce(ctx context.Context, ex Execer, c *v1.Container, id, podIP string
 		return true
 	}
 	return false
+}
+
+// endpoint is host:port of a probe: the probe's host or else the pod IP, and
+// its port by number or by the container's port name.
+func endpoint(c *v1.Container, port intstr.IntOrString, host, podIP string) (string, error) {
+	n, err := resolvePort(port, c)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		host = podIP
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
 }
 
 func resolvePort(p intstr.IntOrString, c *v1.Container) (int, error) {
