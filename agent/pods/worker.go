@@ -76,7 +76,7 @@ type Worker struct {
 	names   map[string]string // Docker id -> container name
 	sandbox string
 	podCg   PodCgroup
-	timers  []*time.Timer
+	timers  map[string]*time.Timer // restart timer by container name
 	start   metav1.Time
 	last    *v1.PodStatus
 	probes  map[string]*probeLoops // by container name
@@ -103,7 +103,7 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 		wake:  make(chan struct{}, 1),
 		state: NewState(pod),
 		ids:   map[string]string{}, names: map[string]string{},
-		probes: map[string]*probeLoops{},
+		probes: map[string]*probeLoops{}, timers: map[string]*time.Timer{},
 	}
 }
 
@@ -217,7 +217,13 @@ func (w *Worker) do(ctx context.Context, a Action) {
 	case StartContainer:
 		w.startContainer(ctx, a.Name)
 	case RestartAfter:
-		w.timers = append(w.timers, time.AfterFunc(a.Delay, func() { w.Send(BackoffDone{Name: a.Name}) }))
+		// One timer per container: a new delay replaces the old one, so a
+		// pod that crash-loops for days holds no more timers than it has
+		// containers.
+		if t := w.timers[a.Name]; t != nil {
+			t.Stop()
+		}
+		w.timers[a.Name] = time.AfterFunc(a.Delay, func() { w.Send(BackoffDone{Name: a.Name}) })
 	case KillContainer:
 		if id := w.ids[a.Name]; id != "" {
 			if err := w.rt.Stop(ctx, id, w.grace(0)); err != nil {
