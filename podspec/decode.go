@@ -89,6 +89,9 @@ var (
 // values like "1e-9999999", so they are refused before the typed decode.
 // Non-JSON input is left to the typed decode to report.
 func hugeExponents(js []byte) []string {
+	if !mayHaveLongExponent(js) {
+		return nil // the common case: no second decode on the launch path
+	}
 	d := stdjson.NewDecoder(bytes.NewReader(js))
 	d.UseNumber()
 	var doc any
@@ -122,6 +125,29 @@ func hugeExponents(js []byte) []string {
 	walk(doc, "", false)
 	sort.Strings(bad)
 	return bad
+}
+
+// mayHaveLongExponent reports whether js holds "e" or "E", an optional sign
+// and three or more digits anywhere: without that, no value can have an
+// exponent exponentTooLong refuses, so the generic decode can be skipped.
+func mayHaveLongExponent(js []byte) bool {
+	for i, b := range js {
+		if b != 'e' && b != 'E' {
+			continue
+		}
+		j := i + 1
+		if j < len(js) && (js[j] == '+' || js[j] == '-') {
+			j++
+		}
+		n := 0
+		for j < len(js) && js[j] >= '0' && js[j] <= '9' {
+			n, j = n+1, j+1
+		}
+		if n >= 3 {
+			return true
+		}
+	}
+	return false
 }
 
 func quantityText(v any) (string, bool) {

@@ -101,3 +101,16 @@ func TestHugeExponentOutsideQuantitiesIsFine(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The byte pre-filter never hides what the full check finds: every string
+// exponentTooLong refuses passes it.
+func TestPreFilterCoversExponentCheck(t *testing.T) {
+	for _, q := range []string{"1e-9999999", "1E100", "5e+0100", "1e00100", "2e999", "1e99", "1Ei", "500m", "1e0099"} {
+		if exponentTooLong(q) && !mayHaveLongExponent([]byte(`{"a":"`+q+`"}`)) {
+			t.Errorf("%q: refused by the check but skipped by the pre-filter", q)
+		}
+	}
+	if mayHaveLongExponent([]byte(`{"cpu":"250m","memory":"64Mi","n":"1e99","image":"k8sm.local/busybox:test"}`)) {
+		t.Error("pre-filter fires on an ordinary pod")
+	}
+}
