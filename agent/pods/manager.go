@@ -131,6 +131,11 @@ func (m *Manager) Pods() []string {
 	return uids
 }
 
+// ownLabel selects the containers of this executor.
+func (m *Manager) ownLabel() map[string]string {
+	return map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID}
+}
+
 func (m *Manager) route(uid, id string) {
 	m.mu.Lock()
 	e, ok := m.pods[uid]
@@ -191,7 +196,7 @@ func (m *Manager) consume(ctx context.Context, evs <-chan runtime.Event, errs <-
 
 // relist tells every worker about its containers that are not running.
 func (m *Manager) relist(ctx context.Context) {
-	list, err := m.rt.List(ctx, map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID})
+	list, err := m.rt.List(ctx, m.ownLabel())
 	if err != nil {
 		m.log.Warn("relist failed", "err", err)
 		return
@@ -226,7 +231,7 @@ func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 			return fmt.Errorf("stop all pods: %d pods still stopping: %w", len(m.Pods()), ctx.Err())
 		}
 	}
-	left, err := m.rt.List(ctx, map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID})
+	left, err := m.rt.List(ctx, m.ownLabel())
 	if err != nil {
 		return fmt.Errorf("stop all pods: list what is left: %w", err)
 	}

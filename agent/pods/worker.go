@@ -3,7 +3,6 @@ package pods
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -332,7 +331,7 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 
 // grace is the pod's termination grace, or the asked one when shorter.
 func (w *Worker) grace(asked time.Duration) time.Duration {
-	g := 30 * time.Second
+	g := time.Duration(v1.DefaultTerminationGracePeriodSeconds) * time.Second
 	if p := w.pod.Spec.TerminationGracePeriodSeconds; p != nil {
 		g = time.Duration(*p) * time.Second
 	}
@@ -448,6 +447,3 @@ func (l *probeLoops) stop() {
 		}
 	}
 }
-
-// String names the worker in logs.
-func (w *Worker) String() string { return fmt.Sprintf("worker %s/%s", w.pod.Namespace, w.pod.Name) }
