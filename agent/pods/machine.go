@@ -63,6 +63,10 @@ type State struct {
 	Reason  string
 	Message string
 	PodIP   string
+	// Sandboxes counts the sandboxes made; a failure to make one after
+	// the first is retried with backoff (the runtime may be restarting).
+	Sandboxes      int
+	sandboxBackoff time.Duration
 }
 
 // Config holds the restart backoff: kubelet-like, doubling from Base to Max.
@@ -123,6 +127,21 @@ type (
 	Kill struct{ Grace time.Duration }
 	// Stopped: every container and process of the pod is gone.
 	Stopped struct{}
+	// SandboxDied: the sandbox stopped or vanished. As the kubelet does,
+	// the pod is made again in a new sandbox (init containers first), or,
+	// with restartPolicy Never, ends Failed.
+	SandboxDied struct {
+		At      time.Time
+		Message string
+	}
+	// SandboxRetry: the delay before making a sandbox again has passed.
+	SandboxRetry struct{}
+	// Adopted: a container found running from an earlier worker had
+	// restarted this often (its restart-count label).
+	Adopted struct {
+		Name     string
+		Restarts int32
+	}
 )
 
 // Actions. The worker carries them out in order.
@@ -143,6 +162,11 @@ type (
 	StopPod struct{ Grace time.Duration }
 	// Report sends the pod's status (to Mesos and the API server).
 	Report struct{}
+	// RecreateSandbox stops and removes every container and the dead
+	// sandbox, then makes a new sandbox (SandboxReady or SandboxFailed).
+	RecreateSandbox struct{}
+	// SandboxRetryAfter arms a timer that sends SandboxRetry after Delay.
+	SandboxRetryAfter struct{ Delay time.Duration }
 )
 
 // Action is one of the action types above.
@@ -171,10 +195,35 @@ func (cfg Config) Next(s State, ev any) (State, []Action) {
 			break
 		}
 		s.PodIP = e.IP
+		s.Sandboxes++
+		s.sandboxBackoff = 0
 		return s, append(s.startNext(), Report{})
 	case SandboxFailed:
-		if s.Stage == StagePending {
+		if s.Stage != StagePending {
+			break
+		}
+		if s.Sandboxes == 0 { // the pod never ran: fail fast, with the reason
 			return s.finish(v1.PodFailed, "SandboxFailed", e.Message)
+		}
+		s.Reason, s.Message = "SandboxFailed", e.Message
+		s.sandboxBackoff = cfg.nextDelay(s.sandboxBackoff, 0)
+		return s, []Action{SandboxRetryAfter{Delay: s.sandboxBackoff}, Report{}}
+	case SandboxRetry:
+		if s.Stage == StagePending && s.Sandboxes > 0 {
+			return s, []Action{RecreateSandbox{}}
+		}
+	case SandboxDied:
+		if s.Stage == StagePending || s.Stage >= StageTerminating {
+			break
+		}
+		if s.Policy == v1.RestartPolicyNever {
+			return s.finish(v1.PodFailed, "SandboxDied", e.Message)
+		}
+		s.resetForSandbox(e)
+		return s, []Action{RecreateSandbox{}, Report{}}
+	case Adopted:
+		if c := s.find(e.Name); c != nil && e.Restarts > c.Restarts {
+			c.Restarts = e.Restarts
 		}
 	case StartFailed:
 		c := s.find(e.Name)
@@ -205,7 +254,7 @@ func (cfg Config) Next(s State, ev any) (State, []Action) {
 		return cfg.exited(s, e)
 	case BackoffDone:
 		c := s.find(e.Name)
-		if c == nil || c.Running || c.Done || s.Stage >= StageTerminating {
+		if c == nil || c.Running || c.Done || s.Stage == StagePending || s.Stage >= StageTerminating {
 			break
 		}
 		return s, []Action{StartContainer{Name: c.Name}}
@@ -253,7 +302,7 @@ func (s *State) startNext() []Action {
 	s.Stage = StageRunning
 	var acts []Action
 	for _, c := range s.Containers {
-		if !c.Init {
+		if !c.Init && !c.Done {
 			c.Waiting = "ContainerCreating"
 			acts = append(acts, StartContainer{Name: c.Name})
 		}
@@ -309,15 +358,40 @@ func (s State) finish(phase v1.PodPhase, reason, msg string) (State, []Action) {
 	return s, []Action{StopPod{}, Report{}}
 }
 
+// resetForSandbox readies the state for a new sandbox after the old one
+// died: running containers count as stopped (and restarted), init
+// containers run again, app containers that finished for good stay done.
+func (s *State) resetForSandbox(e SandboxDied) {
+	s.Stage, s.PodIP = StagePending, ""
+	for _, c := range s.Containers {
+		if c.Running {
+			c.Running, c.Ready = false, false
+			c.Last = &Exit{Code: 137, Reason: "Error", Message: "the pod sandbox died: " + e.Message,
+				StartedAt: c.StartedAt, FinishedAt: e.At}
+			c.Restarts++
+		}
+		switch {
+		case c.Init:
+			c.Done, c.Waiting, c.WaitingMessage = false, "PodInitializing", ""
+		case !c.Done:
+			c.Waiting, c.WaitingMessage = "ContainerCreating", ""
+		}
+	}
+}
+
+// nextDelay doubles a delay from Base up to Max, and starts from Base
+// again after a run longer than BackoffReset.
+func (cfg Config) nextDelay(d, ran time.Duration) time.Duration {
+	if d == 0 || (cfg.BackoffReset > 0 && ran >= cfg.BackoffReset) {
+		return cfg.BackoffBase
+	}
+	return min(2*d, cfg.BackoffMax)
+}
+
 // backoff arms a restart: the delay doubles from Base up to Max after each
 // failure, and starts again from Base after a run longer than BackoffReset.
 func (cfg Config) backoff(c *Container, ran time.Duration) Action {
-	switch {
-	case c.backoff == 0 || (cfg.BackoffReset > 0 && ran >= cfg.BackoffReset):
-		c.backoff = cfg.BackoffBase
-	default:
-		c.backoff = min(2*c.backoff, cfg.BackoffMax)
-	}
+	c.backoff = cfg.nextDelay(c.backoff, ran)
 	if c.Last != nil { // it ran: a restart, not a first start
 		c.Restarts++
 		c.Waiting = "CrashLoopBackOff"

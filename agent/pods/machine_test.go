@@ -252,3 +252,73 @@ func TestSandboxFailure(t *testing.T) {
 		}},
 	})
 }
+
+func TestSandboxDiedRemakesThePod(t *testing.T) {
+	pod := podOf(v1.RestartPolicyOnFailure, []string{"init"}, app("done"), app("web"))
+	s := drive(t, NewState(pod), []step{
+		{Start{}, []Action{CreateSandbox{}, Report{}}, nil},
+		{SandboxReady{IP: "172.30.255.7"}, []Action{StartContainer{"init"}, Report{}}, nil},
+		{started("init"), []Action{Report{}}, nil},
+		{exit("init", 0, time.Second), []Action{StartContainer{"done"}, StartContainer{"web"}, Report{}}, nil},
+		{started("done"), []Action{Report{}}, nil},
+		{started("web"), []Action{Report{}}, nil},
+		{exit("done", 0, time.Second), []Action{Report{}}, nil}, // OnFailure: finished for good
+		{exit("web", 1, time.Second), []Action{RestartAfter{"web", 10 * time.Second}, Report{}}, nil},
+		{BackoffDone{"web"}, []Action{StartContainer{"web"}}, nil},
+		{started("web"), []Action{Report{}}, nil},
+		{SandboxDied{At: t0.Add(time.Minute), Message: "exited with 255"}, []Action{RecreateSandbox{}, Report{}}, func(s *State) {
+			web := s.find("web")
+			if s.Stage != StagePending || s.PodIP != "" || web.Running || web.Restarts != 2 || web.Last.Code != 137 {
+				t.Fatalf("after sandbox death: stage %s ip %q web %+v", s.Stage, s.PodIP, *web)
+			}
+			if in := s.find("init"); in.Done || in.Waiting != "PodInitializing" {
+				t.Fatalf("init container must run again: %+v", *in)
+			}
+			if !s.find("done").Done {
+				t.Fatal("a container done for good came back")
+			}
+		}},
+		{exit("web", 137, time.Minute), nil, nil}, // the old container's own death notice: already counted
+		{BackoffDone{"web"}, nil, nil},            // a stale timer: no start without a sandbox
+		{SandboxDied{}, nil, nil},                 // already remaking it
+		{SandboxFailed{Message: "docker down"}, []Action{SandboxRetryAfter{10 * time.Second}, Report{}}, nil},
+		{SandboxFailed{Message: "docker down"}, []Action{SandboxRetryAfter{20 * time.Second}, Report{}}, stage(t, StagePending, v1.PodRunning)},
+		{SandboxRetry{}, []Action{RecreateSandbox{}}, nil},
+		{SandboxReady{IP: "172.30.255.8"}, []Action{StartContainer{"init"}, Report{}}, nil},
+		{started("init"), []Action{Report{}}, nil},
+		{exit("init", 0, time.Second), []Action{StartContainer{"web"}, Report{}}, nil}, // "done" is not started again
+	})
+	if s.PodIP != "172.30.255.8" || s.Sandboxes != 2 {
+		t.Fatalf("ip %q sandboxes %d", s.PodIP, s.Sandboxes)
+	}
+}
+
+func TestSandboxDiedWithNeverFailsThePod(t *testing.T) {
+	drive(t, NewState(podOf(v1.RestartPolicyNever, nil, app("a"))), []step{
+		{Start{}, []Action{CreateSandbox{}, Report{}}, nil},
+		{SandboxReady{}, []Action{StartContainer{"a"}, Report{}}, nil},
+		{started("a"), []Action{Report{}}, nil},
+		{SandboxDied{Message: "gone"}, []Action{StopPod{}, Report{}}, func(s *State) {
+			if s.Phase != v1.PodFailed || s.Reason != "SandboxDied" || s.Stage != StageTerminating {
+				t.Fatalf("%+v", s)
+			}
+		}},
+		{SandboxRetry{}, nil, nil},
+	})
+}
+
+func TestAdoptedKeepsTheLargerRestartCount(t *testing.T) {
+	drive(t, NewState(podOf(v1.RestartPolicyAlways, nil, app("a"))), []step{
+		{Adopted{Name: "a", Restarts: 4}, nil, func(s *State) {
+			if s.Containers[0].Restarts != 4 {
+				t.Fatal("restart count not adopted")
+			}
+		}},
+		{Adopted{Name: "a", Restarts: 1}, nil, func(s *State) {
+			if s.Containers[0].Restarts != 4 {
+				t.Fatal("restart count went down")
+			}
+		}},
+		{Adopted{Name: "nope", Restarts: 1}, nil, nil},
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -21,6 +22,7 @@ type ManagerRuntime interface {
 	Runtime
 	List(ctx context.Context, labels map[string]string) ([]runtime.Summary, error)
 	Events(ctx context.Context, label string) (<-chan runtime.Event, <-chan error)
+	Logs(ctx context.Context, id, tail string, follow bool) (io.ReadCloser, error)
 }
 
 // ManagerConfig configures a Manager.
@@ -65,6 +67,11 @@ func NewManager(cfg ManagerConfig, rt ManagerRuntime, cg Cgroups, log *slog.Logg
 // Launch starts a worker for a defaulted, validated pod. limits are the pod
 // cgroup's. Pods are keyed by UID; launching one twice is an error.
 func (m *Manager) Launch(pod *v1.Pod, taskID string, limits cgroups.Limits) error {
+	return m.start(pod, taskID, limits, nil)
+}
+
+// start runs a pod's worker; found are containers to adopt (nil: start).
+func (m *Manager) start(pod *v1.Pod, taskID string, limits cgroups.Limits, found []runtime.Summary) error {
 	uid := string(pod.UID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -79,6 +86,7 @@ func (m *Manager) Launch(pod *v1.Pod, taskID string, limits cgroups.Limits) erro
 			m.report(uid, st, s)
 		}
 	})
+	e.w.found = found
 	m.pods[uid] = e
 	go func() {
 		defer close(e.done)
@@ -194,18 +202,55 @@ func (m *Manager) consume(ctx context.Context, evs <-chan runtime.Event, errs <-
 	}
 }
 
-// relist tells every worker about its containers that are not running.
+// relist tells every worker which of its containers exist and run: the
+// safety net for lost events, and how containers that vanished (removed
+// behind our back, a wiped Docker) are found.
 func (m *Manager) relist(ctx context.Context) {
+	at := time.Now()
 	list, err := m.rt.List(ctx, m.ownLabel())
 	if err != nil {
 		m.log.Warn("relist failed", "err", err)
 		return
 	}
+	byPod := map[string]map[string]bool{}
 	for _, c := range list {
-		if c.State != "running" && c.State != "created" {
-			m.route(c.Labels[runtime.LabelPodUID], c.ID)
+		uid := c.Labels[runtime.LabelPodUID]
+		if byPod[uid] == nil {
+			byPod[uid] = map[string]bool{}
+		}
+		byPod[uid][c.ID] = c.State == "running" || c.State == "created"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for uid, e := range m.pods {
+		e.w.Relisted(at, byPod[uid])
+	}
+}
+
+// Logs streams a container's output from Docker's log driver: the newest
+// instance of the pod's container (sandbox: runtime.SandboxName), the last
+// tail lines ("all" or "" for everything), and with follow what comes after
+// until ctx ends or the container stops. The pod need not be running.
+func (m *Manager) Logs(ctx context.Context, podUID, container, tail string, follow bool) (io.ReadCloser, error) {
+	if tail == "" {
+		tail = "all"
+	}
+	l := m.ownLabel()
+	l[runtime.LabelPodUID], l[runtime.LabelContainerName] = podUID, container
+	list, err := m.rt.List(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s in pod %s: %w", container, podUID, err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("logs of %s in pod %s: %w", container, podUID, runtime.ErrNotFound)
+	}
+	newest := list[0]
+	for _, c := range list[1:] {
+		if c.Created.After(newest.Created) {
+			newest = c
 		}
 	}
+	return m.rt.Logs(ctx, newest.ID, tail, follow)
 }
 
 // StopAll stops every pod in parallel: the stop signal now, SIGKILL to

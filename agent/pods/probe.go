@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,47 +57,78 @@ func probeOnce(ctx context.Context, ex Execer, c *v1.Container, id, podIP string
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	h := p.ProbeHandler
+	return runHandler(ctx, ex, c, id, podIP, handler{h.Exec, h.HTTPGet, h.TCPSocket, nil}) == nil
+}
+
+// handler is the union of a probe's and a lifecycle hook's actions.
+type handler struct {
+	exec  *v1.ExecAction
+	http  *v1.HTTPGetAction
+	tcp   *v1.TCPSocketAction
+	sleep *v1.SleepAction
+}
+
+// runHandler runs one probe or hook action within ctx; nil is success, an
+// error says what failed.
+func runHandler(ctx context.Context, ex Execer, c *v1.Container, id, podIP string, h handler) error {
 	switch {
-	case h.Exec != nil:
-		code, _, err := ex.Exec(ctx, id, h.Exec.Command)
-		return err == nil && code == 0
-	case h.HTTPGet != nil:
-		addr, err := endpoint(c, h.HTTPGet.Port, h.HTTPGet.Host, podIP)
+	case h.exec != nil:
+		code, out, err := ex.Exec(ctx, id, h.exec.Command)
 		if err != nil {
-			return false
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("command %q exited with %d: %.200s", h.exec.Command, code, out)
+		}
+		return nil
+	case h.http != nil:
+		addr, err := endpoint(c, h.http.Port, h.http.Host, podIP)
+		if err != nil {
+			return err
 		}
 		scheme := "http"
-		if h.HTTPGet.Scheme == v1.URISchemeHTTPS {
+		if h.http.Scheme == v1.URISchemeHTTPS {
 			scheme = "https"
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-			fmt.Sprintf("%s://%s%s", scheme, addr, h.HTTPGet.Path), nil)
+			fmt.Sprintf("%s://%s%s", scheme, addr, h.http.Path), nil)
 		if err != nil {
-			return false
+			return err
 		}
-		for _, hd := range h.HTTPGet.HTTPHeaders {
+		for _, hd := range h.http.HTTPHeaders {
 			req.Header.Add(hd.Name, hd.Value)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return false
+			return err
 		}
 		_ = resp.Body.Close()
-		return resp.StatusCode >= 200 && resp.StatusCode < 400
-	case h.TCPSocket != nil:
-		addr, err := endpoint(c, h.TCPSocket.Port, h.TCPSocket.Host, podIP)
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+		}
+		return nil
+	case h.tcp != nil:
+		addr, err := endpoint(c, h.tcp.Port, h.tcp.Host, podIP)
 		if err != nil {
-			return false
+			return err
 		}
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return false
+			return err
 		}
-		_ = conn.Close()
-		return true
+		return conn.Close()
+	case h.sleep != nil:
+		t := time.NewTimer(time.Duration(h.sleep.Seconds) * time.Second)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return false
+	return errors.New("no action given")
 }
 
 // endpoint is host:port of a probe: the probe's host or else the pod IP, and
@@ -130,17 +162,13 @@ func resolvePort(p intstr.IntOrString, c *v1.Container) (int, error) {
 // runProbe probes until ctx ends: after the initial delay, every period,
 // sending a Probe event when the result changes. A startup probe stops at
 // its first success.
-func runProbe(ctx context.Context, send func(any), ex Execer, c *v1.Container, id, podIP, kind string, p *v1.Probe) {
+func runProbe(ctx context.Context, clk Clock, send func(any), ex Execer, c *v1.Container, id, podIP, kind string, p *v1.Probe) {
 	t := newTracker(kind, p)
-	delay := time.Duration(p.InitialDelaySeconds) * time.Second
+	wait := time.Duration(p.InitialDelaySeconds) * time.Second
 	period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, clk, wait) {
 			return
-		case <-timer.C:
 		}
 		if t.observe(probeOnce(ctx, ex, c, id, podIP, p)) && ctx.Err() == nil {
 			send(Probe{Name: c.Name, Kind: kind, OK: t.result})
@@ -148,6 +176,19 @@ func runProbe(ctx context.Context, send func(any), ex Execer, c *v1.Container, i
 				return
 			}
 		}
-		timer.Reset(period)
+		wait = period
+	}
+}
+
+// sleep waits d on clk; false when ctx ended first.
+func sleep(ctx context.Context, clk Clock, d time.Duration) bool {
+	fired := make(chan struct{})
+	t := clk.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-fired:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
 	}
 }

@@ -3,7 +3,9 @@ package pods
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ type Runtime interface {
 // PodCgroup is what a worker needs of its pod cgroup (*cgroups.PodCgroup).
 type PodCgroup interface {
 	Path() string
+	OOMKills() (uint64, error)
 	KillAll(ctx context.Context) error
 	Delete(ctx context.Context) error
 }
@@ -54,6 +57,7 @@ type WorkerConfig struct {
 	Limits       cgroups.Limits // of the whole pod cgroup
 	DockerDriver string         // Docker's cgroup driver (systemd is refused)
 	StopTimeout  time.Duration  // bound of StopPod beyond the grace period; default 10s
+	Clock        Clock          // restart, retry and probe delays; default RealClock
 }
 
 // Worker is the one goroutine that owns a pod: it alone changes the pod's
@@ -75,10 +79,17 @@ type Worker struct {
 	names   map[string]string // Docker id -> container name
 	sandbox string
 	podCg   PodCgroup
-	timers  map[string]*time.Timer // restart timer by container name
+	timers  map[string]Timer // restart timer by container name ("" for the sandbox)
 	start   metav1.Time
 	last    *v1.PodStatus
 	probes  map[string]*probeLoops // by container name
+	// made is when each container of the pod was asked for: a relist
+	// taken before that cannot know of it.
+	made map[string]time.Time
+	// oomSeen is the pod cgroup's OOM kill count already attributed.
+	oomSeen uint64
+	// found are the containers of an earlier worker to adopt (Adopt).
+	found []runtime.Summary
 }
 
 // probeLoops are the probe goroutines of one container instance.
@@ -96,13 +107,16 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
 	return &Worker{
 		cfg: cfg, pod: pod, rt: rt, cg: cg, report: report,
 		log:   log.With("pod", pod.Namespace+"/"+pod.Name, "uid", string(pod.UID)),
 		wake:  make(chan struct{}, 1),
 		state: NewState(pod),
 		ids:   map[string]string{}, names: map[string]string{},
-		probes: map[string]*probeLoops{}, timers: map[string]*time.Timer{},
+		probes: map[string]*probeLoops{}, timers: map[string]Timer{}, made: map[string]time.Time{},
 	}
 }
 
@@ -123,6 +137,17 @@ func (w *Worker) ContainerDied(id string) { w.Send(died{id}) }
 
 type died struct{ id string }
 
+// relisted is what a relist saw of the pod's containers: id -> running.
+type relisted struct {
+	at      time.Time // when the list was asked for
+	running map[string]bool
+}
+
+// Relisted tells the worker which of its pod's containers exist (and which
+// of them run) as of a list asked for at at: a current container missing
+// from it vanished, one not running died.
+func (w *Worker) Relisted(at time.Time, running map[string]bool) { w.Send(relisted{at, running}) }
+
 func (w *Worker) next() (any, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -138,8 +163,12 @@ func (w *Worker) next() (any, bool) {
 // of it left on the node) or ctx ends; ctx ending leaves the containers
 // running (the executor stopping is not a pod kill).
 func (w *Worker) Run(ctx context.Context) error {
-	w.start = metav1.Now()
-	w.Send(Start{})
+	w.start = metav1.NewTime(w.cfg.Clock.Now())
+	if w.found != nil {
+		w.resume(ctx)
+	} else {
+		w.Send(Start{})
+	}
 	defer func() {
 		for _, t := range w.timers {
 			t.Stop()
@@ -158,16 +187,12 @@ func (w *Worker) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
-		if d, isDied := ev.(died); isDied {
-			ev = w.exitOf(ctx, d.id)
-			if ev == nil {
-				continue
+		for _, ev := range w.translate(ctx, ev) {
+			var acts []Action
+			w.state, acts = w.cfg.Machine.Next(w.state, ev)
+			for _, a := range acts {
+				w.do(ctx, a)
 			}
-		}
-		var acts []Action
-		w.state, acts = w.cfg.Machine.Next(w.state, ev)
-		for _, a := range acts {
-			w.do(ctx, a)
 		}
 		w.syncProbes(ctx)
 		if w.state.Stage == StageDone {
@@ -176,9 +201,78 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// translate turns what the runtime told (a death notice, a relist) into
+// machine events; machine events pass through.
+func (w *Worker) translate(ctx context.Context, ev any) []any {
+	switch e := ev.(type) {
+	case died:
+		if x := w.exitOf(ctx, e.id); x != nil {
+			return []any{x}
+		}
+		return nil
+	case relisted:
+		return w.checkList(ctx, e)
+	}
+	return []any{ev}
+}
+
+// checkList compares a relist with what the worker runs: the sandbox or a
+// running container that is gone vanished (kubelet: ContainerStatusUnknown),
+// one that is not running died. Containers made after the list began are
+// not judged by it.
+func (w *Worker) checkList(ctx context.Context, r relisted) []any {
+	known := func(id string) bool { return id != "" && w.made[id].Before(r.at) }
+	var evs []any
+	if known(w.sandbox) && w.state.Stage != StagePending {
+		running, ok := r.running[w.sandbox]
+		switch {
+		case !ok:
+			w.log.Warn("the pod sandbox vanished", "id", short(w.sandbox))
+			return []any{SandboxDied{At: w.cfg.Clock.Now(), Message: "the sandbox container vanished from the runtime"}}
+		case !running:
+			if x := w.exitOf(ctx, w.sandbox); x != nil {
+				return []any{x}
+			}
+		}
+	}
+	for _, c := range w.state.Containers {
+		id := w.ids[c.Name]
+		if !c.Running || !known(id) {
+			continue
+		}
+		running, ok := r.running[id]
+		switch {
+		case !ok:
+			w.log.Warn("container vanished", "container", c.Name, "id", short(id))
+			now := w.cfg.Clock.Now()
+			evs = append(evs, Exited{Name: c.Name, Exit: Exit{Code: 137, Reason: "ContainerStatusUnknown",
+				Message: "The container could not be located", StartedAt: c.StartedAt, FinishedAt: now}})
+		case !running:
+			if x := w.exitOf(ctx, id); x != nil {
+				evs = append(evs, x)
+			}
+		}
+	}
+	return evs
+}
+
+func short(id string) string { return id[:min(12, len(id))] }
+
 // exitOf turns a death notice into an Exited event, or nil for a container
 // that is not this pod's current one.
 func (w *Worker) exitOf(ctx context.Context, id string) any {
+	if id == w.sandbox && id != "" {
+		st, err := w.rt.Inspect(ctx, id)
+		if err == nil && st.Running {
+			return nil
+		}
+		msg := "the sandbox container is gone"
+		if err == nil {
+			msg = fmt.Sprintf("the sandbox container exited with %d", st.ExitCode)
+		}
+		w.log.Warn("the pod sandbox died", "reason", msg)
+		return SandboxDied{At: w.cfg.Clock.Now(), Message: msg}
+	}
 	name, ok := w.names[id]
 	if !ok || w.ids[name] != id {
 		return nil
@@ -186,14 +280,14 @@ func (w *Worker) exitOf(ctx context.Context, id string) any {
 	st, err := w.rt.Inspect(ctx, id)
 	if err != nil {
 		w.log.Warn("inspect of a dead container failed", "container", name, "err", err)
-		return Exited{Name: name, Exit: Exit{Code: 137, Reason: "Error", Message: err.Error(), FinishedAt: time.Now()}}
+		return Exited{Name: name, Exit: Exit{Code: 137, Reason: "Error", Message: err.Error(), FinishedAt: w.cfg.Clock.Now()}}
 	}
 	if st.Running {
 		return nil
 	}
 	reason := "Completed"
 	switch {
-	case st.OOMKilled:
+	case w.oomKilled(st):
 		reason = "OOMKilled"
 	case st.ExitCode != 0:
 		reason = "Error"
@@ -202,38 +296,50 @@ func (w *Worker) exitOf(ctx context.Context, id string) any {
 		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}}
 }
 
+// oomKilled says whether a container that stopped was OOM-killed: Docker
+// says so, or it was SIGKILLed and the pod cgroup counted a new OOM kill
+// (Docker misses kills of a container's child processes).
+func (w *Worker) oomKilled(st runtime.State) bool {
+	var n uint64
+	if w.podCg != nil {
+		var err error
+		if n, err = w.podCg.OOMKills(); err != nil {
+			w.log.Warn("read the pod cgroup's OOM kill count", "err", err)
+		}
+	}
+	counted := n > w.oomSeen
+	w.oomSeen = max(w.oomSeen, n)
+	return st.OOMKilled || (counted && st.ExitCode == 137)
+}
+
 func (w *Worker) do(ctx context.Context, a Action) {
 	switch a := a.(type) {
 	case CreateSandbox:
-		ip, err := w.createSandbox(ctx)
-		if err != nil {
-			w.log.Error("sandbox failed", "err", err)
-			w.Send(SandboxFailed{Message: err.Error()})
-			return
-		}
-		w.log.Info("sandbox running", "ip", ip)
-		w.Send(SandboxReady{IP: ip})
+		w.sandboxUp(ctx)
+	case RecreateSandbox:
+		// The old sandbox is dead: its containers go with it, gracefully,
+		// before the pod is made again.
+		w.stopContainers(ctx, w.grace(0), time.Second)
+		w.removeContainers(ctx)
+		w.sandboxUp(ctx)
+	case SandboxRetryAfter:
+		w.arm("", a.Delay, SandboxRetry{})
 	case StartContainer:
 		w.startContainer(ctx, a.Name)
 	case RestartAfter:
 		// One timer per container: a new delay replaces the old one, so a
 		// pod that crash-loops for days holds no more timers than it has
 		// containers.
-		if t := w.timers[a.Name]; t != nil {
-			t.Stop()
-		}
-		w.timers[a.Name] = time.AfterFunc(a.Delay, func() { w.Send(BackoffDone{Name: a.Name}) })
+		w.arm(a.Name, a.Delay, BackoffDone{Name: a.Name})
 	case KillContainer:
 		if id := w.ids[a.Name]; id != "" {
-			if err := w.rt.Stop(ctx, id, w.grace(0)); err != nil {
-				w.log.Warn("stop container", "container", a.Name, "err", err)
-			}
+			w.stopContainer(ctx, a.Name, id, w.grace(0), 0)
 		}
 	case StopPod:
 		w.stopPod(ctx, a.Grace)
 		w.Send(Stopped{})
 	case Report:
-		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.Now(), Prev: w.last})
+		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.NewTime(w.cfg.Clock.Now()), Prev: w.last})
 		w.last = &st
 		if w.report != nil {
 			w.report(st, w.state)
@@ -241,10 +347,33 @@ func (w *Worker) do(ctx context.Context, a Action) {
 	}
 }
 
+// arm replaces the timer of key with one that sends ev after d.
+func (w *Worker) arm(key string, d time.Duration, ev any) {
+	if t := w.timers[key]; t != nil {
+		t.Stop()
+	}
+	w.timers[key] = w.cfg.Clock.AfterFunc(d, func() { w.Send(ev) })
+}
+
+// sandboxUp makes the sandbox and says how that went.
+func (w *Worker) sandboxUp(ctx context.Context) {
+	ip, err := w.createSandbox(ctx)
+	if err != nil {
+		w.log.Error("sandbox failed", "err", err)
+		w.Send(SandboxFailed{Message: err.Error()})
+		return
+	}
+	w.log.Info("sandbox running", "ip", ip)
+	w.Send(SandboxReady{IP: ip})
+}
+
 func (w *Worker) createSandbox(ctx context.Context) (string, error) {
 	pc, err := w.cg.CreatePod(string(w.pod.UID), w.cfg.Limits)
 	if err != nil {
 		return "", err
+	}
+	if w.podCg == nil { // OOM kills before this pod's time are not its own
+		w.oomSeen, _ = pc.OOMKills()
 	}
 	w.podCg = pc
 	parent, err := cgroups.DockerParent(pc.Path(), w.cfg.DockerDriver)
@@ -255,11 +384,13 @@ func (w *Worker) createSandbox(ctx context.Context) (string, error) {
 	if err := w.rt.EnsureImage(ctx, w.cfg.Spec.PauseImage, runtime.PullIfNotPresent); err != nil {
 		return "", err
 	}
+	w.cfg.Spec.SandboxID, w.cfg.Spec.PodIP = "", ""
+	made := time.Now()
 	id, err := w.rt.Create(ctx, SandboxSpec(w.pod, w.cfg.Spec))
 	if err != nil {
 		return "", err
 	}
-	w.sandbox = id
+	w.sandbox, w.made[id] = id, made
 	if err := w.rt.Start(ctx, id); err != nil {
 		return "", err
 	}
@@ -306,17 +437,21 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 		w.Send(StartFailed{Name: name, Reason: "CreateContainerConfigError", Message: err.Error()})
 		return
 	}
+	if sc := w.state.find(name); sc != nil {
+		spec.Labels[runtime.LabelRestartCount] = strconv.Itoa(int(sc.Restarts))
+	}
+	made := time.Now()
 	id, err := w.rt.Create(ctx, spec)
 	if err != nil {
 		w.Send(StartFailed{Name: name, Reason: "CreateContainerError", Message: err.Error()})
 		return
 	}
-	w.ids[name], w.names[id] = id, name
+	w.ids[name], w.names[id], w.made[id] = id, name, made
 	if err := w.rt.Start(ctx, id); err != nil {
 		w.Send(StartFailed{Name: name, Reason: "RunContainerError", Message: err.Error()})
 		return
 	}
-	at := time.Now()
+	at := w.cfg.Clock.Now()
 	if st, err := w.rt.Inspect(ctx, id); err == nil {
 		at = st.StartedAt
 		if !st.Running { // it already ended: its death notice may have come first
@@ -325,7 +460,7 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 			return
 		}
 	}
-	w.log.Info("container started", "container", name, "id", id[:min(12, len(id))])
+	w.log.Info("container started", "container", name, "id", short(id))
 	w.Send(Started{Name: name, At: at})
 }
 
@@ -341,9 +476,9 @@ func (w *Worker) grace(asked time.Duration) time.Duration {
 	return g
 }
 
-// stopPod stops every container in parallel (stop signal, SIGKILL at the
-// grace period), removes them and the sandbox, kills whatever is left in the
-// pod cgroup and deletes it.
+// stopPod stops every container in parallel (preStop hook, stop signal,
+// SIGKILL at the grace period), removes them and the sandbox, kills whatever
+// is left in the pod cgroup and deletes it.
 func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 	grace := w.grace(asked)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+w.cfg.StopTimeout)
@@ -352,26 +487,73 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 	// through its cgroup, at once and exactly then, not container by
 	// container on dockerd's timers (which also round up to seconds).
 	if w.podCg != nil {
-		killer := time.AfterFunc(grace, func() {
+		killer := w.cfg.Clock.AfterFunc(grace, func() {
 			if err := w.podCg.KillAll(ctx); err != nil {
 				w.log.Error("kill at the end of the grace period", "err", err)
 			}
 		})
 		defer killer.Stop()
 	}
+	// Docker's own SIGKILL comes a second after ours: a backstop.
+	w.stopContainers(ctx, grace, time.Second)
+	w.removeContainers(ctx)
+	if w.podCg != nil {
+		if err := w.podCg.KillAll(ctx); err != nil {
+			w.log.Error("processes left in the pod cgroup", "err", err)
+		}
+		if err := w.podCg.Delete(ctx); err != nil {
+			w.log.Error("delete pod cgroup", "err", err)
+		}
+	}
+	w.log.Info("pod stopped", "grace", grace.String())
+}
+
+// stopContainers stops every running container of the pod in parallel
+// within grace (Docker's SIGKILL at grace+backstop).
+func (w *Worker) stopContainers(ctx context.Context, grace, backstop time.Duration) {
 	var wg sync.WaitGroup
-	for name, id := range w.ids {
+	for _, c := range w.state.Containers {
+		id := w.ids[c.Name]
+		if id == "" {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Docker's own SIGKILL comes a second after ours: a backstop.
-			if err := w.rt.Stop(ctx, id, grace+time.Second); err != nil {
-				w.log.Warn("stop container", "container", name, "err", err)
-			}
+			w.stopContainer(ctx, c.Name, id, grace, backstop)
 		}()
 	}
 	wg.Wait()
-	// Remove in parallel too: under load each removal takes a while.
+}
+
+// stopContainer runs the container's preStop hook (when it runs), then
+// sends its stop signal (the image's, SIGTERM by default) with what is left
+// of grace; Docker SIGKILLs it backstop after that. As in the kubelet, the
+// hook's time counts against the grace period.
+func (w *Worker) stopContainer(ctx context.Context, name, id string, grace, backstop time.Duration) {
+	begin := time.Now()
+	if c := w.container(name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+		if sc := w.state.find(name); sc != nil && sc.Running {
+			h := c.Lifecycle.PreStop
+			hctx, cancel := context.WithTimeout(ctx, grace)
+			err := runHandler(hctx, w.rt, c, id, w.cfg.Spec.PodIP, handler{h.Exec, h.HTTPGet, h.TCPSocket, h.Sleep})
+			cancel()
+			if err != nil {
+				w.log.Warn("preStop hook failed", "container", name, "err", err)
+			} else {
+				w.log.Info("preStop hook done", "container", name, "took", time.Since(begin).Round(time.Millisecond).String())
+			}
+		}
+	}
+	left := max(grace-time.Since(begin), 0)
+	if err := w.rt.Stop(ctx, id, left+backstop); err != nil {
+		w.log.Warn("stop container", "container", name, "err", err)
+	}
+}
+
+// removeContainers removes every container of the pod and its sandbox, in
+// parallel (under load each removal takes a while), and forgets them.
+func (w *Worker) removeContainers(ctx context.Context) {
 	ids := map[string]string{}
 	for name, id := range w.ids {
 		ids[name] = id
@@ -379,6 +561,7 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 	if w.sandbox != "" {
 		ids[runtime.SandboxName] = w.sandbox
 	}
+	var wg sync.WaitGroup
 	for name, id := range ids {
 		wg.Add(1)
 		go func() {
@@ -389,15 +572,7 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 		}()
 	}
 	wg.Wait()
-	if w.podCg != nil {
-		if err := w.podCg.KillAll(ctx); err != nil {
-			w.log.Error("processes left in the pod cgroup", "err", err)
-		}
-		if err := w.podCg.Delete(ctx); err != nil {
-			w.log.Error("delete pod cgroup", "err", err)
-		}
-	}
-	w.log.Info("pod stopped", "grace", grace.String())
+	w.ids, w.names, w.made, w.sandbox = map[string]string{}, map[string]string{}, map[string]time.Time{}, ""
 }
 
 // syncProbes makes the probe goroutines match the state: a running
@@ -423,7 +598,7 @@ func (w *Worker) syncProbes(ctx context.Context) {
 		}
 		launch := func(pctx context.Context, kind string, p *v1.Probe) {
 			if p != nil {
-				go runProbe(pctx, w.Send, w.rt, spec, id, w.state.PodIP, kind, p)
+				go runProbe(pctx, w.cfg.Clock, w.Send, w.rt, spec, id, w.state.PodIP, kind, p)
 			}
 		}
 		if !c.StartupDone && l.startup == nil {

@@ -16,6 +16,10 @@ const (
 	// the pause container (an addition to the DESIGN set, for status and
 	// diag).
 	LabelContainerName = "io.k8sm.container-name"
+	// LabelRestartCount is how often the container had restarted when
+	// this instance was made (as the kubelet's restartCount annotation), so
+	// a worker that adopts it reports the same count.
+	LabelRestartCount = "io.k8sm.restart-count"
 )
 
 // SandboxName is the container name label of a pod's sandbox.
