@@ -9,7 +9,9 @@ import (
 )
 
 // TestRandomEventSequences: whatever the order of events, Next never
-// panics, the stage never goes back, restart counts never drop, a pod that
+// panics, the stage never goes back (but to Pending when the sandbox died,
+// asking for a new one), restart counts never drop, no container is
+// started while there is no sandbox, a pod that
 // is Done stays Done and asks for nothing, and StopPod is asked at most once.
 func TestRandomEventSequences(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
@@ -21,7 +23,7 @@ func TestRandomEventSequences(t *testing.T) {
 		for range 60 {
 			n := names[r.IntN(len(names))]
 			var ev any
-			switch r.IntN(11) {
+			switch r.IntN(14) {
 			case 0:
 				ev = Start{}
 			case 1:
@@ -42,9 +44,16 @@ func TestRandomEventSequences(t *testing.T) {
 				ev = Kill{Grace: time.Second}
 			case 10:
 				ev = Stopped{}
+			case 11:
+				ev = SandboxDied{Message: "x"}
+			case 12:
+				ev = SandboxRetry{}
+			case 13:
+				ev = Adopted{n, int32(r.IntN(5))}
 			}
 			next, acts := cfg.Next(s, ev)
-			if next.Stage < s.Stage {
+			_, died := ev.(SandboxDied)
+			if next.Stage < s.Stage && !(died && next.Stage == StagePending && hasAction[RecreateSandbox](acts)) {
 				t.Fatalf("run %d: stage went back %s -> %s on %T", run, s.Stage, next.Stage, ev)
 			}
 			for i := range s.Containers {
@@ -59,7 +68,7 @@ func TestRandomEventSequences(t *testing.T) {
 				if _, ok := a.(StopPod); ok {
 					stops++
 				}
-				if sc, ok := a.(StartContainer); ok && next.Stage >= StageTerminating {
+				if sc, ok := a.(StartContainer); ok && (next.Stage >= StageTerminating || next.Stage == StagePending) {
 					t.Fatalf("run %d: StartContainer %s while %s", run, sc.Name, next.Stage)
 				}
 			}
@@ -69,4 +78,13 @@ func TestRandomEventSequences(t *testing.T) {
 			s = next
 		}
 	}
+}
+
+func hasAction[T any](acts []Action) bool {
+	for _, a := range acts {
+		if _, ok := a.(T); ok {
+			return true
+		}
+	}
+	return false
 }
