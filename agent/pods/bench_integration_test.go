@@ -37,7 +37,7 @@ func benchManager(b *testing.B) (*pods.Manager, *bed, func(uid string) <-chan st
 	m := pods.NewManager(pods.ManagerConfig{Worker: pods.WorkerConfig{
 		Machine: pods.Config{BackoffBase: time.Second, BackoffMax: 10 * time.Second, BackoffReset: time.Minute},
 		Spec: pods.SpecOptions{Owner: bd.owner, HostIP: "127.0.0.1", PauseImage: testenv.PauseImage,
-			VolumeDir: func(string) string { return b.TempDir() }},
+			VolumeRoot: b.TempDir()},
 		DockerDriver: "cgroupfs", StopTimeout: 10 * time.Second,
 	}}, rt, pods.CgroupsOf(cg), nil, func(uid string, s v1.PodStatus, _ pods.State) {
 		if ready(s) {

@@ -100,9 +100,9 @@ type fakeRuntime struct {
 	images  map[string]bool
 	cs      map[string]*fakeContainer
 	next    int
-	starts  map[string]int          // by container name label
-	exec    func(cmd []string) int  // exit code of an exec
-	onDeath func(id string)         // Docker's "die" event
+	starts  map[string]int         // by container name label
+	exec    func(cmd []string) int // exit code of an exec
+	onDeath func(id string)        // Docker's "die" event
 }
 
 type fakeContainer struct {

@@ -44,6 +44,10 @@ type Manager struct {
 	log    *slog.Logger
 	report func(podUID string, st v1.PodStatus, s State)
 
+	// ctx is every worker's: Close ends them and leaves their pods running.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu   sync.Mutex
 	pods map[string]*podEntry
 }
@@ -61,7 +65,8 @@ func NewManager(cfg ManagerConfig, rt ManagerRuntime, cg Cgroups, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, rt: rt, cg: cg, log: log, report: report, pods: map[string]*podEntry{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{cfg: cfg, rt: rt, cg: cg, log: log, report: report, pods: map[string]*podEntry{}, ctx: ctx, cancel: cancel}
 }
 
 // Launch starts a worker for a defaulted, validated pod. limits are the pod
@@ -75,6 +80,9 @@ func (m *Manager) start(pod *v1.Pod, taskID string, limits cgroups.Limits, found
 	uid := string(pod.UID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return fmt.Errorf("pod %s/%s: the manager is closed", pod.Namespace, pod.Name)
+	}
 	if _, dup := m.pods[uid]; dup {
 		return fmt.Errorf("pod %s/%s (uid %s) already runs here", pod.Namespace, pod.Name, uid)
 	}
@@ -90,9 +98,12 @@ func (m *Manager) start(pod *v1.Pod, taskID string, limits cgroups.Limits, found
 	m.pods[uid] = e
 	go func() {
 		defer close(e.done)
-		// The worker ends when its pod is gone from the node; a stopping
-		// executor does not end it (see StopAll).
-		if err := e.w.Run(context.Background()); err != nil {
+		// The worker ends when its pod is gone from the node (see
+		// StopAll), or on Close, which leaves the pod running.
+		switch err := e.w.Run(m.ctx); {
+		case err != nil && m.ctx.Err() != nil:
+			m.log.Info("pod worker closed; its containers keep running", "uid", uid)
+		case err != nil:
 			m.log.Error("pod worker ended", "uid", uid, "err", err)
 		}
 		m.mu.Lock()
@@ -100,6 +111,22 @@ func (m *Manager) start(pod *v1.Pod, taskID string, limits cgroups.Limits, found
 		m.mu.Unlock()
 	}()
 	return nil
+}
+
+// Close ends every worker without stopping its pod: the containers keep
+// running for a later manager to Adopt (an executor that restarts, or a
+// test). The manager is not usable afterwards.
+func (m *Manager) Close() {
+	m.cancel()
+	m.mu.Lock()
+	entries := make([]*podEntry, 0, len(m.pods))
+	for _, e := range m.pods {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	for _, e := range entries {
+		<-e.done
+	}
 }
 
 // Kill asks a pod to stop within grace; Done(uid) closes when it is gone.

@@ -30,20 +30,37 @@ func (l *statusLog) get(uid string) (v1.PodStatus, bool) {
 	return s, ok
 }
 
-// newManager runs a manager with an executor id of this test alone.
+// newManager runs a manager with an executor id of this test alone; at the
+// end of the test it stops every pod.
 func newManager(t *testing.T, b *bed) (*pods.Manager, *statusLog) {
 	t.Helper()
 	b.owner.ExecutorID = testenv.RandomName(4)
+	m, log, stop := runManager(t, b, b.rt)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		if err := m.StopAll(sctx, time.Now().Add(5*time.Second)); err != nil {
+			t.Errorf("cleanup StopAll: %v", err)
+		}
+		stop()
+	})
+	return m, log
+}
+
+// runManager runs a manager of b's executor on rt; stop ends its event
+// loop (the pods keep running).
+func runManager(t *testing.T, b *bed, rt pods.ManagerRuntime) (*pods.Manager, *statusLog, func()) {
+	t.Helper()
 	log := &statusLog{last: map[string]v1.PodStatus{}}
 	m := pods.NewManager(pods.ManagerConfig{
 		Worker: pods.WorkerConfig{
 			Machine: pods.Config{BackoffBase: 100 * time.Millisecond, BackoffMax: 500 * time.Millisecond, BackoffReset: time.Minute},
 			Spec: pods.SpecOptions{Owner: b.owner, HostIP: "127.0.0.1", PauseImage: testenv.PauseImage,
-				VolumeDir: func(string) string { return t.TempDir() }},
+				VolumeRoot: b.vols},
 			DockerDriver: "cgroupfs", StopTimeout: 10 * time.Second,
 		},
 		RelistPeriod: time.Second,
-	}, b.rt, pods.CgroupsOf(b.cg), nil, func(uid string, s v1.PodStatus, _ pods.State) {
+	}, rt, pods.CgroupsOf(b.cg), nil, func(uid string, s v1.PodStatus, _ pods.State) {
 		log.mu.Lock()
 		log.last[uid] = s
 		log.mu.Unlock()
@@ -51,16 +68,8 @@ func newManager(t *testing.T, b *bed) (*pods.Manager, *statusLog) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		if err := m.StopAll(sctx, time.Now().Add(5*time.Second)); err != nil {
-			t.Errorf("cleanup StopAll: %v", err)
-		}
-		cancel()
-		<-done
-	})
-	return m, log
+	var once sync.Once
+	return m, log, func() { once.Do(func() { cancel(); <-done }) }
 }
 
 func launch(t *testing.T, m *pods.Manager, pod *v1.Pod) {

@@ -53,7 +53,8 @@ func TestRandomEventSequences(t *testing.T) {
 			}
 			next, acts := cfg.Next(s, ev)
 			_, died := ev.(SandboxDied)
-			if next.Stage < s.Stage && !(died && next.Stage == StagePending && hasAction[RecreateSandbox](acts)) {
+			remade := died && next.Stage == StagePending && hasAction[RecreateSandbox](acts)
+			if next.Stage < s.Stage && !remade {
 				t.Fatalf("run %d: stage went back %s -> %s on %T", run, s.Stage, next.Stage, ev)
 			}
 			for i := range s.Containers {

@@ -23,9 +23,16 @@ type SpecOptions struct {
 	HostIP       string
 	PodIP        string
 	PauseImage   string
-	// VolumeDir is the host directory of an emptyDir volume (under the
-	// executor's sandbox directory).
-	VolumeDir func(volume string) string
+	// VolumeRoot holds the pods' emptyDir volumes (the executor's sandbox
+	// directory): volume v of pod u is VolumeRoot/u/volumes/v (EmptyDirPath).
+	// The worker makes them before the pod's containers and removes the
+	// pod's directory when the pod is gone.
+	VolumeRoot string
+}
+
+// EmptyDirPath is the host directory of emptyDir volume of pod podUID.
+func EmptyDirPath(root, podUID, volume string) string {
+	return filepath.Join(root, podUID, "volumes", volume)
 }
 
 // sandboxMemory bounds the pause container; it needs about 1 MiB.
@@ -129,7 +136,7 @@ func ContainerSpec(pod *v1.Pod, c *v1.Container, o SpecOptions) (runtime.Contain
 		case v == nil:
 			return s, fmt.Errorf("container %q volumeMounts[%d]: no volume %q", c.Name, i, m.Name)
 		case v.EmptyDir != nil:
-			src = o.VolumeDir(v.Name)
+			src = EmptyDirPath(o.VolumeRoot, string(pod.UID), v.Name)
 		case v.HostPath != nil:
 			src = v.HostPath.Path
 		default:

@@ -78,7 +78,7 @@ func specOpts() SpecOptions {
 	return SpecOptions{
 		Owner: runtime.Owner{FrameworkID: "fw", ExecutorID: "k8sm-1", AgentID: "ag", ContainerID: "cid"}, TaskID: "pod.uid-1",
 		CgroupParent: "/mesos/cid/uid-1", SandboxID: "sandbox123", HostIP: "192.0.2.2", PodIP: "172.30.255.9",
-		PauseImage: "k8sm.local/pause:test", VolumeDir: func(v string) string { return "/sandbox/volumes/uid-1/" + v },
+		PauseImage: "k8sm.local/pause:test", VolumeRoot: "/sandbox/pods",
 	}
 }
 
@@ -106,7 +106,7 @@ func TestContainerSpec(t *testing.T) {
 	if s.NetworkMode != "container:sandbox123" || s.IpcMode != "container:sandbox123" || s.PidMode != "" || s.User != "1000" {
 		t.Errorf("namespaces/user: %q %q %q %q", s.NetworkMode, s.IpcMode, s.PidMode, s.User)
 	}
-	wantMounts := []runtime.Mount{{Source: "/sandbox/volumes/uid-1/data", Target: "/data"}, {Source: "/var/log/app", Target: "/logs", ReadOnly: true}}
+	wantMounts := []runtime.Mount{{Source: "/sandbox/pods/uid-1/volumes/data", Target: "/data"}, {Source: "/var/log/app", Target: "/logs", ReadOnly: true}}
 	if !reflect.DeepEqual(s.Mounts, wantMounts) {
 		t.Errorf("mounts %+v (a subPath cannot climb out of its volume)", s.Mounts)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -285,9 +287,14 @@ func (w *Worker) exitOf(ctx context.Context, id string) any {
 	if st.Running {
 		return nil
 	}
+	return exitEvent(name, st, w.oomKilled(st))
+}
+
+// exitEvent is the Exited event of a stopped container.
+func exitEvent(name string, st runtime.State, oom bool) Exited {
 	reason := "Completed"
 	switch {
-	case w.oomKilled(st):
+	case oom:
 		reason = "OOMKilled"
 	case st.ExitCode != 0:
 		reason = "Error"
@@ -347,6 +354,27 @@ func (w *Worker) do(ctx context.Context, a Action) {
 	}
 }
 
+// makeVolumes makes the pod's emptyDir directories (world-writable, as the
+// kubelet makes them, so that any container user can write).
+func (w *Worker) makeVolumes() error {
+	for _, v := range w.pod.Spec.Volumes {
+		if v.EmptyDir == nil {
+			continue
+		}
+		if w.cfg.Spec.VolumeRoot == "" {
+			return fmt.Errorf("volume %q: emptyDir needs a volume root", v.Name)
+		}
+		d := EmptyDirPath(w.cfg.Spec.VolumeRoot, string(w.pod.UID), v.Name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
 // arm replaces the timer of key with one that sends ev after d.
 func (w *Worker) arm(key string, d time.Duration, ev any) {
 	if t := w.timers[key]; t != nil {
@@ -368,6 +396,9 @@ func (w *Worker) sandboxUp(ctx context.Context) {
 }
 
 func (w *Worker) createSandbox(ctx context.Context) (string, error) {
+	if err := w.makeVolumes(); err != nil {
+		return "", err
+	}
 	pc, err := w.cg.CreatePod(string(w.pod.UID), w.cfg.Limits)
 	if err != nil {
 		return "", err
@@ -505,6 +536,11 @@ func (w *Worker) stopPod(ctx context.Context, asked time.Duration) {
 			w.log.Error("delete pod cgroup", "err", err)
 		}
 	}
+	if w.cfg.Spec.VolumeRoot != "" && w.pod.UID != "" { // emptyDir lives as long as the pod
+		if err := os.RemoveAll(filepath.Join(w.cfg.Spec.VolumeRoot, string(w.pod.UID))); err != nil {
+			w.log.Error("remove the pod's emptyDir volumes", "err", err)
+		}
+	}
 	w.log.Info("pod stopped", "grace", grace.String())
 }
 
@@ -548,6 +584,12 @@ func (w *Worker) stopContainer(ctx context.Context, name, id string, grace, back
 	left := max(grace-time.Since(begin), 0)
 	if err := w.rt.Stop(ctx, id, left+backstop); err != nil {
 		w.log.Warn("stop container", "container", name, "err", err)
+		return
+	}
+	// Record how it ended now: its death notice may come only after the
+	// container is removed and forgotten. (A second notice changes nothing.)
+	if st, err := w.rt.Inspect(ctx, id); err == nil && !st.Running {
+		w.Send(exitEvent(name, st, st.OOMKilled))
 	}
 }
 

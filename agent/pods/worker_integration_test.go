@@ -29,6 +29,7 @@ type bed struct {
 	cg    *cgroups.Manager
 	mc    *testenv.MesosCgroup
 	owner runtime.Owner
+	vols  string // emptyDir volumes
 }
 
 func newBed(t testing.TB) *bed {
@@ -44,7 +45,7 @@ func newBed(t testing.TB) *bed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bed{rt: rt, cg: cg, mc: mc, owner: runtime.Owner{FrameworkID: "fw", ExecutorID: "k8sm-test", AgentID: "agent", ContainerID: mc.ID}}
+	return &bed{rt: rt, cg: cg, mc: mc, vols: t.TempDir(), owner: runtime.Owner{FrameworkID: "fw", ExecutorID: "k8sm-test", AgentID: "agent", ContainerID: mc.ID}}
 }
 
 // run starts a worker for pod and routes Docker's die events of the pod to
@@ -52,7 +53,7 @@ func newBed(t testing.TB) *bed {
 func (b *bed) run(t *testing.T, pod *v1.Pod) (*pods.Worker, <-chan v1.PodStatus, <-chan error) {
 	t.Helper()
 	podspec.Default(pod, podspec.StandardDefaults())
-	if err := podspec.Validate(pod, podspec.Policy{}); err != nil {
+	if err := podspec.Validate(pod, podspec.Policy{AllowHostPath: true}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,7 +68,7 @@ func (b *bed) run(t *testing.T, pod *v1.Pod) (*pods.Worker, <-chan v1.PodStatus,
 	cfg := pods.WorkerConfig{
 		Machine: pods.Config{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, BackoffReset: time.Minute},
 		Spec: pods.SpecOptions{Owner: b.owner, TaskID: "pod." + string(pod.UID), HostIP: "127.0.0.1",
-			PauseImage: testenv.PauseImage, VolumeDir: func(v string) string { return t.TempDir() }},
+			PauseImage: testenv.PauseImage, VolumeRoot: b.vols},
 		Limits:       cgroups.Limits{CPURequestMilli: int64(cpus * 1000), CPULimitMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20},
 		DockerDriver: "cgroupfs",
 		StopTimeout:  20 * time.Second,
