@@ -278,3 +278,56 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("logs of a container that does not exist: %v", err)
 	}
 }
+
+// TestDockerRestart: a private dockerd is restarted under a running pod.
+// Its containers stop with it; once it is back, the manager's event stream
+// reconnects, the relist finds the sandbox dead, and the pod is made again:
+// a new sandbox and one app container, both running, restart count 1.
+func TestDockerRestart(t *testing.T) {
+	b := newBed(t)
+	d := testenv.NewDockerd(t)
+	rt, err := runtime.New(runtime.Config{Endpoint: d.Host}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	b.owner.ExecutorID = testenv.RandomName(4)
+	m, log, stop := runManager(t, b, rt)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.StopAll(ctx, time.Now().Add(2*time.Second)); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		stop()
+	})
+	pod := newPod("survivor", v1.RestartPolicyAlways, v1.Container{Name: "c", Image: testenv.BusyboxImage,
+		Command: []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"}})
+	launch(t, m, pod)
+	uid := string(pod.UID)
+	waitFor(t, "ready", func() bool { s, ok := log.get(uid); return ok && ready(s) })
+	before := containerIDs(t, rt, uid)
+
+	d.Restart(t)
+	waitFor(t, "the pod made again after the daemon restart", func() bool {
+		s, ok := log.get(uid)
+		return ok && ready(s) && s.ContainerStatuses[0].RestartCount == 1
+	})
+	list, err := rt.List(context.Background(), map[string]string{runtime.LabelPodUID: uid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for _, c := range list {
+		names[c.Labels[runtime.LabelContainerName]]++
+		if c.State != "running" {
+			t.Errorf("%s is %s", c.Labels[runtime.LabelContainerName], c.State)
+		}
+		if c.ID == before[c.Labels[runtime.LabelContainerName]] {
+			t.Errorf("%s is the container from before the restart", c.Labels[runtime.LabelContainerName])
+		}
+	}
+	if names[runtime.SandboxName] != 1 || names["c"] != 1 || len(list) != 2 {
+		t.Fatalf("containers after the restart: %v; want one sandbox and one c", names)
+	}
+}

@@ -193,7 +193,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	for {
 		sctx, cancel := context.WithCancel(ctx)
 		evs, errs := m.rt.Events(sctx, label)
-		m.relist(ctx)
+		if m.relist(ctx) { // Docker answers again: the next break starts over
+			backoff = time.Second
+		}
 		err := m.consume(ctx, evs, errs, relist.C)
 		cancel()
 		if ctx.Err() != nil {
@@ -232,12 +234,12 @@ func (m *Manager) consume(ctx context.Context, evs <-chan runtime.Event, errs <-
 // relist tells every worker which of its containers exist and run: the
 // safety net for lost events, and how containers that vanished (removed
 // behind our back, a wiped Docker) are found.
-func (m *Manager) relist(ctx context.Context) {
+func (m *Manager) relist(ctx context.Context) bool {
 	at := time.Now()
 	list, err := m.rt.List(ctx, m.ownLabel())
 	if err != nil {
 		m.log.Warn("relist failed", "err", err)
-		return
+		return false
 	}
 	byPod := map[string]map[string]bool{}
 	for _, c := range list {
@@ -252,6 +254,7 @@ func (m *Manager) relist(ctx context.Context) {
 	for uid, e := range m.pods {
 		e.w.Relisted(at, byPod[uid])
 	}
+	return true
 }
 
 // Logs streams a container's output from Docker's log driver: the newest

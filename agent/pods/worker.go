@@ -92,6 +92,9 @@ type Worker struct {
 	oomSeen uint64
 	// found are the containers of an earlier worker to adopt (Adopt).
 	found []runtime.Summary
+	// stale are containers of the pod a removal failed for (Docker was
+	// going away): removed before a new sandbox, and with the pod.
+	stale []string
 }
 
 // probeLoops are the probe goroutines of one container instance.
@@ -399,6 +402,10 @@ func (w *Worker) createSandbox(ctx context.Context) (string, error) {
 	if err := w.makeVolumes(); err != nil {
 		return "", err
 	}
+	// Never two sandboxes: what is left of the old one goes first.
+	if err := w.removeStale(ctx); err != nil {
+		return "", err
+	}
 	pc, err := w.cg.CreatePod(string(w.pod.UID), w.cfg.Limits)
 	if err != nil {
 		return "", err
@@ -460,6 +467,7 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 	if old := w.ids[name]; old != "" { // the previous run: gone before the next
 		if err := w.rt.Remove(ctx, old); err != nil {
 			w.log.Warn("remove previous container", "container", name, "err", err)
+			w.stale = append(w.stale, old)
 		}
 		delete(w.names, old)
 	}
@@ -594,27 +602,48 @@ func (w *Worker) stopContainer(ctx context.Context, name, id string, grace, back
 }
 
 // removeContainers removes every container of the pod and its sandbox, in
-// parallel (under load each removal takes a while), and forgets them.
+// parallel (under load each removal takes a while), and forgets them; those
+// it could not remove stay in stale.
 func (w *Worker) removeContainers(ctx context.Context) {
-	ids := map[string]string{}
+	ids := map[string]string{} // id -> name
 	for name, id := range w.ids {
-		ids[name] = id
+		ids[id] = name
 	}
 	if w.sandbox != "" {
-		ids[runtime.SandboxName] = w.sandbox
+		ids[w.sandbox] = runtime.SandboxName
+	}
+	for _, id := range w.stale {
+		ids[id] = "(stale)"
 	}
 	var wg sync.WaitGroup
-	for name, id := range ids {
+	var mu sync.Mutex
+	var failed []string
+	for id, name := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := w.rt.Remove(ctx, id); err != nil {
 				w.log.Warn("remove container", "container", name, "err", err)
+				mu.Lock()
+				failed = append(failed, id)
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	w.ids, w.names, w.made, w.sandbox = map[string]string{}, map[string]string{}, map[string]time.Time{}, ""
+	w.stale = failed
+}
+
+// removeStale removes containers an earlier removal failed for.
+func (w *Worker) removeStale(ctx context.Context) error {
+	for len(w.stale) > 0 {
+		if err := w.rt.Remove(ctx, w.stale[0]); err != nil {
+			return fmt.Errorf("old containers of the pod are not removed yet: %w", err)
+		}
+		w.stale = w.stale[1:]
+	}
+	return nil
 }
 
 // syncProbes makes the probe goroutines match the state: a running

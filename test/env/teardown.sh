@@ -21,6 +21,30 @@ remove_containers() {
 	fi
 }
 
+# remove_private_dockerds: daemons a test started with testenv.NewDockerd
+# ($RUN_DIR/k8sm-test-*/docker.pid) and left behind when it was killed: their
+# containers, the daemon, its data and its bridge.
+remove_private_dockerds() {
+	local run name ids
+	for run in "$RUN_DIR"/"$NETNS_PREFIX"*/; do
+		[ -d "$run" ] || continue
+		name=$(basename "$run")
+		if pid_alive "$run/docker.pid" dockerd; then
+			ids=$("$DOCKER" -H "unix://$run/docker.sock" ps -aq 2>/dev/null || true)
+			# shellcheck disable=SC2086
+			[ -z "$ids" ] || "$DOCKER" -H "unix://$run/docker.sock" rm -f $ids >/dev/null 2>&1 || true
+			stop_pidfile "$run/docker.pid" dockerd 30
+		fi
+		log "removing leftover private dockerd $name"
+		unmount_under "$run"
+		unmount_under "$STATE_DIR/$name"
+		rm -rf "$run" "${STATE_DIR:?}/$name"
+		if ip link show "$name" >/dev/null 2>&1; then
+			ip link delete "$name"
+		fi
+	done
+}
+
 # unmount_under DIR: every mount point below DIR, deepest first.
 unmount_under() {
 	local dir=$1 m
@@ -85,6 +109,7 @@ main() {
 	require_root
 	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
 	stop_pidfile "$RUN_DIR/etcd.pid" etcd
+	remove_private_dockerds
 	remove_containers
 	stop_pidfile "$DOCKER_PIDFILE" dockerd 30
 	unmount_under "$RUN_DIR"

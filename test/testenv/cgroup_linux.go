@@ -145,17 +145,7 @@ const mesosMarker = RunDir + "/mesos-cgroup-created"
 // processes.
 func lockMesosRoot(t testing.TB) func() {
 	t.Helper()
-	if err := os.MkdirAll(RunDir, 0o700); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	f, err := os.OpenFile(RunDir+"/mesos-cgroup.lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("testenv: lock %s: %v", f.Name(), err)
-	}
-	return func() { _ = f.Close() } // closing releases the lock
+	return lockFile(t, RunDir+"/mesos-cgroup.lock")
 }
 
 func hasDir(entries []os.DirEntry) bool {
