@@ -1,11 +1,22 @@
-// Package pods runs pods: one worker goroutine per pod owns its state, and a
-// pure transition function decides what to do next.
+// Package pods runs pods on the node's Docker engine inside the executor's
+// Mesos cgroup, the kubelet part of the executor that knows nothing of Mesos.
 //
-// The transition function (Config.Next) takes the state and one event and
-// returns the new state and the actions to carry out. It does no I/O and
-// reads no clock: times arrive in events, restart delays leave as actions.
-// The worker (to come) turns runtime results, Docker events, probe results
-// and timers into events, and actions into runtime calls.
+// # Pieces
+//
+//   - Config.Next, the pure transition function next(state, event) ->
+//     (state, actions). It does no I/O and reads no clock: times arrive in
+//     events, restart delays leave as actions. Table and property tests pin it.
+//   - Worker, one goroutine per pod that owns the pod's State. It turns
+//     runtime results, Docker events, relists, probe results and timers
+//     (through an injectable Clock) into events, and actions into runtime
+//     calls; it reports every status change through its callback.
+//   - Manager, the node's set of workers: Launch, Kill, Done, Adopt, StopAll,
+//     Logs, Close, and Run, which routes Docker's event stream to workers and
+//     relists on a period and after every reconnect (the PLEG).
+//   - Reaper and Orphans, the level-triggered orphan collector.
+//   - SandboxSpec / ContainerSpec, pod -> Docker container specs.
+//
+// # The pod state machine
 //
 //	           Start                SandboxReady
 //	Pending ──────────> Pending ──────────────┬──> Initializing ──(last init exits 0)──┐
@@ -14,11 +25,32 @@
 //	Running: Exited -> restart after backoff (Always; OnFailure and code != 0)
 //	         or done; all app containers done -> Succeeded/Failed -> Terminating
 //	         liveness/startup failure -> KillContainer -> Exited -> same rules
+//	SandboxDied: policy Never -> Failed; else every container is ended,
+//	         inits rerun, the sandbox is remade (RecreateSandbox) with backoff
 //	any stage before Terminating ──Kill──> Terminating (StopPod) ──Stopped──> Done
 //
-// "Kill the pod" (Kill event) is not "the executor is stopping": the
-// executor's own shutdown cancels workers through their context, while a
-// Kill is a pod event with its own grace period.
+// # Contracts
 //
-// Imports: nothing of k8sm.
+//   - Ownership is labels only (shared/DESIGN.md "Ownership"): every container
+//     is made with runtime.Labels and a container without them, or one of
+//     another live executor, is never touched, not even by the reaper.
+//   - Every container of a pod has the pod cgroup as cgroup parent; the pod
+//     cgroup is a child of the executor's Mesos cgroup. Stopping a pod ends
+//     with KillAll and Delete of that cgroup, so nothing of it survives.
+//   - Never duplicated: a worker acts only on containers it made or adopted;
+//     a container found vanished (relist) counts as exited with 137, and a new
+//     one is made only through the state machine's restart rules.
+//   - Adopt keeps running the containers of pods the caller still wants (same
+//     pod UID and task id) and removes every other container of this executor.
+//   - "Kill the pod" (a Kill with its grace period) is not "the executor is
+//     stopping": Close ends the workers and leaves pods running for a later
+//     Adopt; StopAll stops them all in parallel and returns only when no
+//     container and no process in any pod cgroup is left, or says what is left.
+//   - emptyDir volumes live at EmptyDirPath(VolumeRoot, pod UID, volume) and
+//     are removed with the pod.
+//
+// Imports: cgroups (limits and the cgroup manager), ports (the K8SM_PORT_*
+// environment), agent/runtime (container specs and labels). Docker and the
+// cgroup tree are behind the small Runtime and Cgroups interfaces so the
+// worker is unit-tested on validating fakes.
 package pods
