@@ -272,9 +272,7 @@ func (a *Agent) Start() error {
 		a.finishRecovery()
 		return nil
 	}
-	time.AfterFunc(a.cfg.ExecutorReregistrationTimeout, func() {
-		a.m.mu.Lock()
-		defer a.m.mu.Unlock()
+	a.m.after(a.cfg.ExecutorReregistrationTimeout, func() {
 		if a.recovering {
 			a.finishRecovery()
 		}
@@ -615,9 +613,7 @@ func (a *Agent) launchExecutor(ex *executorRun) error {
 	a.log.Info("executor launched", "executor", ex.info.ExecutorID.Value, "container", ex.containerID, "pid", ex.pid, "dir", ex.dir)
 	go a.wait(ex, cmd)
 	timeout := a.cfg.ExecutorRegistrationTimeout
-	ex.regTimer = time.AfterFunc(timeout, func() {
-		a.m.mu.Lock()
-		defer a.m.mu.Unlock()
+	ex.regTimer = a.m.after(timeout, func() {
 		if ex.state == exRegistering {
 			// slave.cpp registerExecutorTimeout :7569.
 			ex.termination = &termination{mesos.TASK_FAILED, mesos.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
@@ -676,6 +672,7 @@ func (a *Agent) grace(ex *executorRun) time.Duration {
 // (its pods included) is killed and the cgroups removed before the agent
 // handles the exit (slave.cpp executorTerminated :7085).
 func (a *Agent) wait(ex *executorRun, cmd *exec.Cmd) {
+	defer close(ex.reaped)
 	_ = cmd.Wait()
 	status := int32(-1)
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
@@ -684,9 +681,11 @@ func (a *Agent) wait(ex *executorRun, cmd *exec.Cmd) {
 	if err := ex.ctr.destroy(); err != nil {
 		a.log.Error("container destroy", "container", ex.containerID, "err", err)
 	}
-	close(ex.reaped)
 	a.m.mu.Lock()
 	defer a.m.mu.Unlock()
+	if a.m.closed {
+		return
+	}
 	if !a.up {
 		// The agent is down: it learns of the exit when it recovers.
 		ex.exitedDown, ex.exitStatus = true, status
@@ -780,9 +779,7 @@ func (a *Agent) shutdownExecutor(fid, exID, why string) {
 	if ex.stream != nil {
 		ex.stream.send(&executor.Event{Type: executor.Event_SHUTDOWN})
 	}
-	ex.killTimer = time.AfterFunc(a.grace(ex), func() {
-		a.m.mu.Lock()
-		defer a.m.mu.Unlock()
+	ex.killTimer = a.m.after(a.grace(ex), func() {
 		if ex.state != exTerminated {
 			a.destroy(ex, "shutdown grace period elapsed")
 		}
@@ -954,9 +951,7 @@ func (a *Agent) forward(ex *executorRun, t *agentTask) {
 		t.backoff = min(2*t.backoff, a.cfg.StatusUpdateRetryMax)
 	}
 	head := t.pending[0].UUID
-	t.retry = time.AfterFunc(t.backoff, func() {
-		a.m.mu.Lock()
-		defer a.m.mu.Unlock()
+	t.retry = a.m.after(t.backoff, func() {
 		if len(t.pending) > 0 && string(t.pending[0].UUID) == string(head) {
 			a.forward(ex, t)
 		}

@@ -520,11 +520,17 @@ func TestExecutorAuthentication(t *testing.T) {
 	if code, _, _ := post(t, url, mediaProtobuf, marshal(t, msg), map[string]string{"Authorization": "Bearer " + tok}); code != 403 {
 		t.Fatalf("ex1's token on ex2's call: %d, want 403", code)
 	}
-	// ex2 sends no token: it can never subscribe and times out... here it
-	// is killed with the framework at cleanup; its task is still STAGING.
-	for _, t2 := range c.m.State().Frameworks[0].Tasks {
-		if t2.ID == "t2" && t2.State != "TASK_STAGING" {
-			t.Fatalf("an executor without its token got a task running: %v", t2)
+	// ex2 sends no token: its SUBSCRIBE gets 401, so it never runs t2 and,
+	// not checkpointing, gives up and exits; the agent fails t2.
+	failed := s.update("t2", mesos.TASK_FAILED)
+	if failed.GetReason() != mesos.REASON_EXECUTOR_TERMINATED || failed.GetSource() != mesos.SOURCE_AGENT {
+		t.Fatalf("task of an executor without its token: %v", failed)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events {
+		if e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == "t2" && e.Update.Status.GetState() == mesos.TASK_RUNNING {
+			t.Fatal("an executor without its token got t2 running")
 		}
 	}
 }

@@ -54,7 +54,9 @@ func newCluster(t *testing.T, mod func(*AgentConfig)) *cluster {
 	cfg := AgentConfig{
 		Hostname: "agent1.test", Resources: res, Attributes: attrs, WorkDir: t.TempDir(),
 		ExecutorShutdownGracePeriod: time.Second, StatusUpdateRetryMin: 200 * time.Millisecond,
-		StatusUpdateRetryMax: time.Second, ExecutorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		StatusUpdateRetryMax: time.Second, // Under -race an exiting test executor would sleep 1 s
+		// (GORACE atexit_sleep_ms), longer than some grace periods here.
+		ExecutorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GORACE=atexit_sleep_ms=0 halt_on_error=1"},
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -223,6 +223,18 @@ func (m *Master) Close() {
 	m.wg.Wait()
 }
 
+// after runs fn with the lock held when d has passed, unless the master
+// has been closed by then: timers of a closed double do nothing.
+func (m *Master) after(d time.Duration, fn func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.closed {
+			fn()
+		}
+	})
+}
+
 func (m *Master) newID(prefix string) string {
 	m.nextID++
 	return fmt.Sprintf("%s-%s-%04d", m.info.ID[:8], prefix, m.nextID)
@@ -440,7 +452,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if f.stream == s && f.active {
+	if f.stream == s && f.active && !m.closed {
 		m.disconnected(f)
 	}
 }
@@ -477,9 +489,7 @@ func (m *Master) disconnected(f *framework) {
 		m.teardown(f, "framework disconnected with failover_timeout 0")
 		return
 	}
-	f.failover = time.AfterFunc(timeout, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
+	f.failover = m.after(timeout, func() {
 		if !f.active && m.frameworks[f.id] == f {
 			m.teardown(f, "framework failover timeout")
 		}
