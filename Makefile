@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/k8sm-agent ./cmd/k8sm-scheduler
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/k8sm-agent ./cmd/k8sm-scheduler ./test/mesos/cmd/mesos-double
 
 test-unit:
 	$(GO) test -count=1 ./...

@@ -563,12 +563,12 @@ func (a *Agent) launchExecutor(ex *executorRun) error {
 	if err != nil {
 		return err
 	}
-	defer stdout.Close()
+	defer func() { _ = stdout.Close() }()
 	stderr, err := os.Create(filepath.Join(ex.dir, "stderr"))
 	if err != nil {
 		return err
 	}
-	defer stderr.Close()
+	defer func() { _ = stderr.Close() }()
 
 	if a.cfg.Cgroups {
 		ex.ctr, err = newCgroupContainer(a.cfg.CgroupRoot, ex.containerID)
@@ -585,8 +585,8 @@ func (a *Agent) launchExecutor(ex *executorRun) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	defer w.Close()
+	defer func() { _ = r.Close() }()
+	defer func() { _ = w.Close() }()
 	cmd := exec.Command("/bin/sh", append([]string{"-c", `read -r _ <&3; exec 3<&-; exec "$@"`, "mesos-launch"}, argv...)...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = ex.dir, env, stdout, stderr
 	cmd.ExtraFiles = []*os.File{r}

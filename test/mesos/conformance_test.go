@@ -294,7 +294,11 @@ func TestGracePeriodKillsAStubbornProcessTree(t *testing.T) {
 	s.launch(s.offer(), testTask("t1", taskStubborn, testExecutorInfo(t, "ex1", "stubborn")))
 	s.ack(s.update("t1", mesos.TASK_RUNNING))
 	pid := c.executor(t, "ex1").PID
-	group := waitGroupMembers(t, pid, 4) // executor, sh, two sleeps
+	waitGroupMembers(t, pid, 3) // executor, sh, a sleep; the other sleep left the group
+	group := treeMembers(pid)
+	if len(group) != 4 {
+		t.Fatalf("executor tree = %v, want the executor, sh and two sleeps", group)
+	}
 	s.must(calls.Shutdown("ex1", c.a.ID()))
 	st := s.update("t1", mesos.TASK_FAILED)
 	if st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
@@ -544,4 +548,66 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestTwoAgents(t *testing.T) {
+	work2 := t.TempDir() // before newCluster: removed after the agents are closed
+	c := newCluster(t, nil)
+	res, err := ParseResources("cpus:1;mem:512")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.m.AddAgent(AgentConfig{Hostname: "agent2.test", Resources: res, WorkDir: work2,
+		ExecutorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GORACE=atexit_sleep_ms=0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := subscribe(t, c, frameworkInfo("two"), protobuf())
+	offers := map[string]mesos.Offer{}
+	for len(offers) < 2 {
+		o := s.offer()
+		offers[o.Hostname] = o
+	}
+	if offers["agent2.test"].AgentID.Value != b.ID() || b.ID() == c.a.ID() {
+		t.Fatalf("offers = %v", offers)
+	}
+	// One ACCEPT may not span agents: its tasks are lost.
+	task := testTask("across", "", testExecutorInfo(t, "ex1", "normal"))
+	task.AgentID = offers["agent1.test"].AgentID
+	s.must(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offers["agent1.test"].ID, offers["agent2.test"].ID)))
+	if st := s.update("across", mesos.TASK_LOST); st.GetReason() != mesos.REASON_INVALID_OFFERS {
+		t.Fatalf("ACCEPT across agents: %v", st)
+	}
+	s.must(calls.Revive())
+	for _, host := range []string{"agent1.test", "agent2.test"} {
+		var o mesos.Offer
+		for o.Hostname != host {
+			o = s.offer()
+		}
+		s.launch(o, testTask("on-"+host, "", testExecutorInfo(t, "ex1", "normal")))
+		st := s.update("on-"+host, mesos.TASK_RUNNING)
+		if st.AgentID.Value != o.AgentID.Value {
+			t.Fatalf("task on %s reported by agent %s", host, st.AgentID.Value)
+		}
+		s.ack(st)
+	}
+	if len(b.Executors()) != 1 || len(c.a.Executors()) != 1 {
+		t.Fatalf("executors: agent1 %v, agent2 %v", c.a.Executors(), b.Executors())
+	}
+}
+
+func TestAgentRestartRecoverCleanup(t *testing.T) {
+	c := newCluster(t, func(a *AgentConfig) { a.Recover = "cleanup" })
+	info := frameworkInfo("cleanup")
+	info.Checkpoint = ptr(true)
+	s := subscribe(t, c, info, protobuf())
+	s.launch(s.offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
+	s.ack(s.update("t1", mesos.TASK_RUNNING))
+	es := c.executor(t, "ex1")
+	if err := c.a.Restart(100 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// The re-subscribing executor is told to shut down: it kills its task.
+	s.ack(s.update("t1", mesos.TASK_KILLED))
+	waitFor(t, "the executor's exit", func() bool { return !processAlive(es.PID) })
 }

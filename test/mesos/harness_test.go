@@ -35,6 +35,9 @@ type cluster struct {
 // adjusts the agent's configuration.
 func newCluster(t *testing.T, mod func(*AgentConfig)) *cluster {
 	t.Helper()
+	// The work dir's cleanup must run after m.Close has reaped the
+	// executors writing into it: cleanups run last-registered first.
+	work := t.TempDir()
 	m, err := NewMaster(MasterConfig{HeartbeatInterval: 100 * time.Millisecond, AllocationInterval: 20 * time.Millisecond, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +55,7 @@ func newCluster(t *testing.T, mod func(*AgentConfig)) *cluster {
 		t.Fatal(err)
 	}
 	cfg := AgentConfig{
-		Hostname: "agent1.test", Resources: res, Attributes: attrs, WorkDir: t.TempDir(),
+		Hostname: "agent1.test", Resources: res, Attributes: attrs, WorkDir: work,
 		ExecutorShutdownGracePeriod: time.Second, StatusUpdateRetryMin: 200 * time.Millisecond,
 		StatusUpdateRetryMax: time.Second, // Under -race an exiting test executor would sleep 1 s
 		// (GORACE atexit_sleep_ms), longer than some grace periods here.
@@ -193,7 +196,7 @@ func (s *sched) call(c *scheduler.Call) error {
 	c.FrameworkID = &mesos.FrameworkID{Value: s.id}
 	resp, err := s.caller.Call(context.Background(), c)
 	if resp != nil {
-		resp.Close()
+		_ = resp.Close()
 	}
 	return err
 }
@@ -318,7 +321,7 @@ func post(t *testing.T, url, contentType string, body []byte, hdr map[string]str
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String(), resp.Header

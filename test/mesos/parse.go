@@ -151,8 +151,24 @@ type Faults struct {
 	// ACKNOWLEDGED event on its way to the executor.
 	DropAcks float64
 
-	mu  sync.Mutex
-	rng *rand.Rand
+	mu    sync.Mutex
+	rng   *rand.Rand
+	count FaultCounts
+}
+
+// FaultCounts says how many faults of each kind were injected.
+type FaultCounts struct {
+	Dropped, Duplicated, Delayed, Cut, AcksDropped int
+}
+
+// Injected returns how many faults were injected so far.
+func (f *Faults) Injected() FaultCounts {
+	if f == nil {
+		return FaultCounts{}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count
 }
 
 type fate struct {
@@ -183,6 +199,19 @@ func (f *Faults) event() fate {
 	if f.roll(f.DelayEvents) && f.MaxDelay > 0 {
 		out.delay = time.Duration(f.rng.Int63n(int64(f.MaxDelay)))
 	}
+	switch {
+	case out.cut:
+		f.count.Cut++
+	case out.drop:
+		f.count.Dropped++
+	default:
+		if out.dup {
+			f.count.Duplicated++
+		}
+		if out.delay > 0 {
+			f.count.Delayed++
+		}
+	}
 	return out
 }
 
@@ -192,5 +221,9 @@ func (f *Faults) dropAck() bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.roll(f.DropAcks)
+	drop := f.roll(f.DropAcks)
+	if drop {
+		f.count.AcksDropped++
+	}
+	return drop
 }

@@ -3,6 +3,7 @@ package mesos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/url"
@@ -56,6 +57,7 @@ type testExecutor struct {
 	unackedTasks   map[string]mesos.TaskInfo
 	unackedUpdates map[string]executor.Call_Update
 	running        map[string]bool
+	launched       map[string]bool
 	quit           bool
 	ignoreShutdown bool
 }
@@ -91,6 +93,7 @@ func runTestExecutor(mode string) int {
 		unackedTasks:   map[string]mesos.TaskInfo{},
 		unackedUpdates: map[string]executor.Call_Update{},
 		running:        map[string]bool{},
+		launched:       map[string]bool{},
 		ignoreShutdown: mode == "stubborn",
 	}
 	subscriber := calls.SenderWith(httpexec.NewSender(http.Send, httpcli.Close(true)), callOpts...)
@@ -109,7 +112,7 @@ func runTestExecutor(mode string) int {
 			disconnected = time.Now()
 		}
 		if resp != nil {
-			resp.Close()
+			_ = resp.Close()
 		}
 		log.Printf("disconnected: %v", err)
 		if x.quit {
@@ -171,7 +174,7 @@ func (x *testExecutor) loop(dec encoding.Decoder) error {
 		executor.Event_MESSAGE: func(ctx context.Context, e *executor.Event) error {
 			resp, err := x.cli.Send(ctx, calls.NonStreaming(calls.Message(append([]byte("echo:"), e.Message.Data...))))
 			if resp != nil {
-				resp.Close()
+				_ = resp.Close()
 			}
 			return err
 		},
@@ -208,7 +211,16 @@ func (x *testExecutor) loop(dec encoding.Decoder) error {
 }
 
 func (x *testExecutor) launch(t mesos.TaskInfo) {
+	// What the container's limits were when LAUNCH arrived: the agent grows
+	// the container before it sends LAUNCH.
+	_ = os.WriteFile("launch-"+t.TaskID.Value+".txt", []byte(ownLimits()), 0o644)
 	x.mu.Lock()
+	if x.launched[t.TaskID.Value] {
+		// A duplicated LAUNCH event (fault injection): already running.
+		x.mu.Unlock()
+		return
+	}
+	x.launched[t.TaskID.Value] = true
 	x.unackedTasks[t.TaskID.Value] = t
 	x.mu.Unlock()
 	x.update(t.TaskID, mesos.TASK_RUNNING, "")
@@ -218,7 +230,9 @@ func (x *testExecutor) launch(t mesos.TaskInfo) {
 	case taskCrash:
 		os.Exit(7)
 	case taskStubborn:
-		cmd := exec.Command("/bin/sh", "-c", `trap "" TERM; sleep 1000 & sleep 1000 & wait`)
+		// One child leaves the process group (setsid): only a cgroup kill
+		// finds it.
+		cmd := exec.Command("/bin/sh", "-c", `trap "" TERM; sleep 1000 & setsid sleep 1000 & wait`)
 		if err := cmd.Start(); err != nil {
 			log.Printf("start stubborn tree: %v", err)
 		}
@@ -241,10 +255,17 @@ func (x *testExecutor) update(id mesos.TaskID, state mesos.TaskState, msg string
 	x.mu.Unlock()
 	resp, err := x.cli.Send(context.Background(), calls.NonStreaming(upd))
 	if resp != nil {
-		resp.Close()
+		_ = resp.Close()
 	}
 	if err != nil {
 		log.Printf("UPDATE %s %s: %v", id.Value, state, err)
+		return
+	}
+	// The record of what the agent accepted, for tests that check nothing
+	// is lost on the way to the scheduler.
+	if f, err := os.OpenFile("sent.txt", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		_, _ = fmt.Fprintf(f, "%s %s %x\n", id.Value, state, st.UUID)
+		_ = f.Close()
 	}
 }
 
@@ -264,4 +285,41 @@ func writeReport() {
 	}
 	wd, _ := os.Getwd()
 	_ = os.WriteFile(filepath.Join(wd, "pid.txt"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// ownLimits reads this process's memory limit and cpu shares (or v2 memory.max
+// and cpu.weight) from its own cgroups, as "mem=<v> cpu=<v>".
+func ownLimits() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var mem, cpu string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		read := func(dir, file string) string {
+			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", dir, parts[2], file))
+			if err != nil {
+				return "?"
+			}
+			return strings.TrimSpace(string(v))
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			switch c {
+			case "memory":
+				mem = read("memory", "memory.limit_in_bytes")
+			case "cpu":
+				cpu = read("cpu", "cpu.shares")
+			}
+		}
+		if parts[0] == "0" && parts[1] == "" && mem == "" {
+			// cgroup v2: the process is in the container's leaf.
+			mem = read("", "../memory.max")
+			cpu = read("", "../cpu.weight")
+		}
+	}
+	return "mem=" + mem + " cpu=" + cpu
 }

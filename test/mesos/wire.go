@@ -175,13 +175,6 @@ func (s *stream) close() {
 	s.mu.Unlock()
 }
 
-// isClosed tells whether close was called or the client went away.
-func (s *stream) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // serve writes the stream until it is closed or the client goes away; it
 // runs in the SUBSCRIBE handler. extra headers go out with the 200.
 func (s *stream) serve(w http.ResponseWriter, r *http.Request, extra http.Header) {

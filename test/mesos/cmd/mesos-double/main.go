@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/k8sm/k8sm/test/mesos"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newCommand(os.Stderr, nil).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mesos-double: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+type options struct {
+	master, agent, workDir, resources, attributes, hostname string
+	cgroupRoot, isolation, logLevel                         string
+	grace, registration, reregistration                     time.Duration
+	heartbeat, allocation                                   time.Duration
+	executorAuth                                            bool
+}
+
+// newCommand builds the command; ready, when set, is called with the
+// running master once both sides listen (tests use it).
+func newCommand(logOut io.Writer, ready func(*mesos.Master)) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "mesos-double",
+		Short: "Run a one-agent Mesos master + agent test double",
+		Long: `mesos-double runs a Mesos master and one agent that speak the real v1 HTTP
+APIs (/api/v1/scheduler on --master, /api/v1/executor on --agent), launch
+executors as real processes in real cgroups, and enforce the executor
+shutdown grace period by killing the executor's cgroup. GET /state on the
+master shows frameworks, tasks, agents and executors as JSON.
+
+It is a test tool for machines where no real Mesos can be installed. On
+SIGINT or SIGTERM it destroys every executor container it made and exits.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), o, logOut, ready)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.master, "master", "127.0.0.1:5050", "address of the master's /api/v1/scheduler and /state (IPv4: mesos-go dials from 0.0.0.0)")
+	f.StringVar(&o.agent, "agent", "127.0.0.1:5051", "address of the agent's /api/v1/executor (MESOS_AGENT_ENDPOINT)")
+	f.StringVar(&o.workDir, "work-dir", "", "agent work directory holding the executor sandboxes (required)")
+	f.StringVar(&o.resources, "resources", "cpus:2;mem:4096;ports:[31000-32000]", "agent resources, Mesos --resources syntax")
+	f.StringVar(&o.attributes, "attributes", "", "agent attributes, Mesos --attributes syntax (e.g. 'rack:r1;zone:z1')")
+	f.StringVar(&o.hostname, "hostname", "", "agent hostname in offers and AgentInfo (default: this host's name)")
+	f.StringVar(&o.cgroupRoot, "cgroup-root", "mesos", "the agent's --cgroups_root: executors run in /<root>/<container-id>")
+	f.StringVar(&o.isolation, "isolation", "cgroups", "cgroups (LinuxLauncher: executor cgroups, freezer kill; needs root) or posix (process groups)")
+	f.DurationVar(&o.grace, "executor-shutdown-grace-period", 5*time.Second, "time an executor has after SHUTDOWN before its container is destroyed")
+	f.DurationVar(&o.registration, "executor-registration-timeout", time.Minute, "time a new executor has to SUBSCRIBE before its container is destroyed")
+	f.DurationVar(&o.reregistration, "executor-reregistration-timeout", 2*time.Second, "time executors have to re-SUBSCRIBE after an agent restart (also MESOS_SUBSCRIPTION_BACKOFF_MAX; at most 15s)")
+	f.DurationVar(&o.heartbeat, "heartbeat-interval", 15*time.Second, "period of HEARTBEAT events to schedulers")
+	f.DurationVar(&o.allocation, "allocation-interval", time.Second, "period of the allocator's offer rounds")
+	f.BoolVar(&o.executorAuth, "authenticate-executors", false, "give executors MESOS_EXECUTOR_AUTHENTICATION_TOKEN and require it on every call")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func run(ctx context.Context, o options, logOut io.Writer, ready func(*mesos.Master)) error {
+	if o.workDir == "" {
+		return errors.New("--work-dir is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	var cgroups bool
+	switch o.isolation {
+	case "cgroups":
+		cgroups = true
+	case "posix":
+	default:
+		return fmt.Errorf("--isolation %q: want cgroups or posix", o.isolation)
+	}
+	res, err := mesos.ParseResources(o.resources)
+	if err != nil {
+		return fmt.Errorf("--resources: %w", err)
+	}
+	attrs, err := mesos.ParseAttributes(o.attributes)
+	if err != nil {
+		return fmt.Errorf("--attributes: %w", err)
+	}
+	if o.hostname == "" {
+		if o.hostname, err = os.Hostname(); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	m, err := mesos.NewMaster(mesos.MasterConfig{Addr: o.master, HeartbeatInterval: o.heartbeat, AllocationInterval: o.allocation, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(); err != nil {
+		return err
+	}
+	defer m.Close()
+	_, err = m.AddAgent(mesos.AgentConfig{
+		Addr: o.agent, Hostname: o.hostname, Resources: res, Attributes: attrs, WorkDir: o.workDir,
+		Cgroups: cgroups, CgroupRoot: o.cgroupRoot, ExecutorAuth: o.executorAuth,
+		ExecutorShutdownGracePeriod: o.grace, ExecutorRegistrationTimeout: o.registration,
+		ExecutorReregistrationTimeout: o.reregistration, ExecutorEnv: os.Environ(),
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("mesos-double ready", "scheduler_api", m.SchedulerURL(), "state", "http://"+m.Addr()+"/state")
+	if ready != nil {
+		ready(m)
+	}
+	<-ctx.Done()
+	log.Info("mesos-double stopping: destroying every executor container")
+	return nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sm/k8sm/test/mesos"
+)
+
+func TestRunServesState(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *mesos.Master, 1)
+	var logs bytes.Buffer
+	cmd := newCommand(&logs, func(m *mesos.Master) { ready <- m })
+	cmd.SetArgs([]string{"--master", "127.0.0.1:0", "--agent", "127.0.0.1:0", "--work-dir", t.TempDir(),
+		"--resources", "cpus:2;mem:1024;ports:[31000-31010]", "--attributes", "rack:r1;zone:z1",
+		"--hostname", "node-a", "--isolation", "posix"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	var m *mesos.Master
+	select {
+	case m = <-ready:
+	case err := <-done:
+		t.Fatalf("mesos-double exited: %v\n%s", err, logs.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("mesos-double not ready")
+	}
+	resp, err := http.Get("http://" + m.Addr() + "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st mesos.MasterState
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents) != 1 || st.Agents[0].Hostname != "node-a" || !st.Agents[0].Registered ||
+		!strings.Contains(st.Agents[0].Resources, "ports:[31000-31010]") {
+		t.Fatalf("/state agents = %+v", st.Agents)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("exit after SIGTERM-like cancel: %v", err)
+	}
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"":                                        "--work-dir is required",
+		"--work-dir /tmp --resources cpus":        "--resources",
+		"--work-dir /tmp --isolation docker":      "--isolation",
+		"--work-dir /tmp --attributes rack":       "--attributes",
+		"--work-dir /tmp --log-level chatty":      "--log-level",
+		"--work-dir /tmp --resources cpus(r):1":   "reserved",
+		"--work-dir /tmp --resources ports:[9-1]": "range",
+	} {
+		cmd := newCommand(&bytes.Buffer{}, nil)
+		cmd.SetArgs(strings.Fields(args))
+		err := cmd.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one naming %s", args, err, want)
+		}
+	}
+}
