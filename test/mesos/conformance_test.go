@@ -429,9 +429,14 @@ func TestAgentRestartWithCheckpointing(t *testing.T) {
 			t.Errorf("environment lacks %s", want)
 		}
 	}
+	// An agent going away takes its outstanding offer with it.
+	o := s.offer()
 	if err := c.a.Restart(300 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+	s.next("RESCIND of "+o.ID.Value, func(e *scheduler.Event) bool {
+		return e.Type == scheduler.Event_RESCIND && e.Rescind.OfferID.Value == o.ID.Value
+	})
 	// The executor re-subscribes; the task is still its own.
 	waitFor(t, "re-subscription", func() bool {
 		for _, e := range c.a.Executors() {
