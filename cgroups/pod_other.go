@@ -40,6 +40,8 @@ func (*PodCgroup) Stats() (Stats, error)                   { return Stats{}, err
 func (*PodCgroup) Procs() ([]int, error)                   { return nil, errors.ErrUnsupported }
 func (*PodCgroup) KillAll(context.Context) error           { return errors.ErrUnsupported }
 func (*PodCgroup) Delete(context.Context) error            { return errors.ErrUnsupported }
+func (*PodCgroup) OOMKills() (uint64, error)               { return 0, errors.ErrUnsupported }
+func (*PodCgroup) Path() string                            { return "" }
 
 // ParseProcCgroup returns errors.ErrUnsupported off Linux.
 func ParseProcCgroup(io.Reader) (Paths, error) { return Paths{}, errors.ErrUnsupported }

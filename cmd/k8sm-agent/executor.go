@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/podspec"
 )
 
 // executorOptions are the k8sm-specific executor flags. Everything Mesos
@@ -19,6 +27,9 @@ type executorOptions struct {
 	cgroupRoot        string
 	suicideTimeout    time.Duration
 	launchGracePeriod time.Duration
+	pauseImage        string
+	hostIP            string
+	logLevel          string
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -34,11 +45,11 @@ task's data is a Kubernetes Pod; the executor runs it as Docker containers
 inside the cgroup Mesos assigned to it and reports its status to Mesos and,
 with --kubeconfig, to the Kubernetes API server.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
 			}
-			return fmt.Errorf("executor: %w", errNotImplemented)
+			return runExecutor(cmd.Context(), &o)
 		},
 	}
 	f := cmd.Flags()
@@ -58,7 +69,49 @@ with --kubeconfig, to the Kubernetes API server.`,
 		"exit cleanly after running no task for this long")
 	f.DurationVar(&o.launchGracePeriod, "launch-grace-period", 5*time.Minute,
 		"fail a task with TASK_FAILED when its pod is not running this long after LAUNCH")
+	f.StringVar(&o.pauseImage, "pause-image", "registry.k8s.io/pause:3.10",
+		"image of each pod's sandbox container, which holds the pod's network namespace and host ports")
+	f.StringVar(&o.hostIP, "host-ip", "",
+		"IP address pods' host ports are published on (default: the address of MESOS_AGENT_ENDPOINT)")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
+}
+
+// runExecutor reads the Mesos environment (mesos-go config.FromEnv: the
+// durations are in Mesos' own format, "5secs") and runs the executor until
+// SHUTDOWN, the suicide timeout, or the agent being gone for good.
+func runExecutor(ctx context.Context, o *executorOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	env, err := config.FromEnv()
+	if err != nil {
+		return fmt.Errorf("read the Mesos environment (is this started by a Mesos agent?): %w", err)
+	}
+	d := podspec.StandardDefaults()
+	d.CPULimit = *resource.NewMilliQuantity(int64(o.defaultCPULimit*1000), resource.DecimalSI)
+	d.MemLimit = resource.MustParse(o.defaultMemLimit)
+	cfg := executor.Config{
+		Mesos:             env,
+		AuthToken:         os.Getenv("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"),
+		Policy:            podspec.Policy{AllowPrivileged: o.allowPrivileged},
+		Defaults:          d,
+		LaunchGracePeriod: o.launchGracePeriod,
+		SuicideTimeout:    o.suicideTimeout,
+	}
+	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, log), log)
+	if err != nil {
+		return err
+	}
+	log.Info("k8sm executor starting", "version", version, "agent", env.AgentEndpoint, "checkpoint", env.Checkpoint,
+		"shutdown_grace_period", env.ExecutorShutdownGracePeriod)
+	if err := ex.Run(ctx); err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	log.Info("k8sm executor done")
+	return nil
 }
 
 func (o *executorOptions) validate() error {

@@ -50,7 +50,7 @@ func TestHelpListsFlags(t *testing.T) {
 // Unimplemented subcommands fail (exit 2) and say so; they print no output
 // that could be mistaken for a result.
 func TestStubsFail(t *testing.T) {
-	for _, args := range [][]string{{"executor"}, {"diag"}} {
+	for _, args := range [][]string{{"diag"}} {
 		out, err := run(args...)
 		if !errors.Is(err, errNotImplemented) {
 			t.Errorf("%v: err = %v, want not implemented yet", args, err)
@@ -61,6 +61,14 @@ func TestStubsFail(t *testing.T) {
 		if out != "" {
 			t.Errorf("%v: stub printed %q", args, out)
 		}
+	}
+}
+
+// Outside a Mesos agent the executor says which MESOS_* variables it lacks.
+func TestExecutorNeedsTheMesosEnvironment(t *testing.T) {
+	_, err := run("executor")
+	if err == nil || !strings.Contains(err.Error(), "MESOS_FRAMEWORK_ID") || exitCode(err) == 0 {
+		t.Fatalf("executor without MESOS_*: err = %v", err)
 	}
 }
 

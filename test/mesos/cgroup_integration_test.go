@@ -62,8 +62,8 @@ func TestCgroupPlacementAndLimits(t *testing.T) {
 	c, root := cgroupCluster(t, nil)
 	s := subscribe(t, c, frameworkInfo("cgroups"), protobuf())
 	ex := testExecutorInfo(t, "ex1", "normal") // 0.1 cpus, 32 MB
-	s.launch(s.offer(), testTask("t1", taskRun, ex))
-	s.ack(s.update("t1", mesos.TASK_RUNNING))
+	s.Launch(s.Offer(), testTask("t1", taskRun, ex))
+	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
 	es := c.executor(t, "ex1")
 
 	// The executor's first view of itself: already in /<root>/<container-id>
@@ -95,9 +95,9 @@ func TestCgroupPlacementAndLimits(t *testing.T) {
 
 	// A second task grows the container again before its LAUNCH; when it
 	// ends, the soft limit shrinks, the hard limit stays (raise-only).
-	s.launch(s.offer(), testTask("t2", taskFinish, ex))
-	s.ack(s.update("t2", mesos.TASK_RUNNING))
-	s.ack(s.update("t2", mesos.TASK_FINISHED))
+	s.Launch(s.Offer(), testTask("t2", taskFinish, ex))
+	s.Ack(s.Update("t2", mesos.TASK_RUNNING))
+	s.Ack(s.Update("t2", mesos.TASK_FINISHED))
 	if got := readSandbox(t, es.Directory, "launch-t2.txt"); got != "mem="+strconv.Itoa(160<<20)+" cpu=1126" {
 		t.Fatalf("limits at LAUNCH of t2: %s, want mem=%d cpu=1126", got, 160<<20)
 	}
@@ -120,8 +120,8 @@ func TestCgroupDestroyKillsEverything(t *testing.T) {
 	dc := testenv.RequireDocker(t)
 	c, root := cgroupCluster(t, func(a *AgentConfig) { a.ExecutorShutdownGracePeriod = 2 * time.Second })
 	s := subscribe(t, c, frameworkInfo("destroy"), protobuf())
-	s.launch(s.offer(), testTask("t1", taskStubborn, testExecutorInfo(t, "ex1", "stubborn")))
-	s.ack(s.update("t1", mesos.TASK_RUNNING))
+	s.Launch(s.Offer(), testTask("t1", taskStubborn, testExecutorInfo(t, "ex1", "stubborn")))
+	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
 	es := c.executor(t, "ex1")
 	group := waitGroupMembers(t, es.PID, 3) // executor, sh, sleep (the other sleep left)
 	procs := cgroupProcs(t, memDir(t, es))
@@ -147,8 +147,8 @@ func TestCgroupDestroyKillsEverything(t *testing.T) {
 	}
 
 	start := time.Now()
-	s.must(calls.Shutdown("ex1", c.a.ID()))
-	st := s.update("t1", mesos.TASK_FAILED)
+	s.Must(calls.Shutdown("ex1", c.a.ID()))
+	st := s.Update("t1", mesos.TASK_FAILED)
 	if st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED {
 		t.Fatalf("reason = %v, want EXECUTOR_TERMINATED", st.GetReason())
 	}
@@ -174,9 +174,9 @@ func TestCgroupDestroyKillsEverything(t *testing.T) {
 func TestCgroupRegistrationTimeoutDestroys(t *testing.T) {
 	c, _ := cgroupCluster(t, func(a *AgentConfig) { a.ExecutorRegistrationTimeout = 300 * time.Millisecond })
 	s := subscribe(t, c, frameworkInfo("silent"), protobuf())
-	s.launch(s.offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "silent")))
+	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "silent")))
 	es := c.executor(t, "ex1")
-	st := s.update("t1", mesos.TASK_FAILED)
+	st := s.Update("t1", mesos.TASK_FAILED)
 	if st.GetReason() != mesos.REASON_EXECUTOR_REGISTRATION_TIMEOUT {
 		t.Fatalf("reason = %v", st.GetReason())
 	}

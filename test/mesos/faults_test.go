@@ -52,7 +52,7 @@ func TestFaultyNetworkLosesNoUpdate(t *testing.T) {
 		task.Resources = []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)}
 		ts = append(ts, task)
 	}
-	s.launch(s.offer(), ts...)
+	s.Launch(s.Offer(), ts...)
 
 	// Ack every update with a uuid, however often it comes, until every
 	// task has a terminal state.
@@ -64,7 +64,7 @@ func TestFaultyNetworkLosesNoUpdate(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d tasks ended: %v", len(final), tasks, final)
 		}
-		e := s.next("UPDATE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE })
+		e := s.Next("UPDATE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_UPDATE })
 		st := e.Update.Status
 		id := st.TaskID.Value
 		if st.UUID == nil {
@@ -77,7 +77,7 @@ func TestFaultyNetworkLosesNoUpdate(t *testing.T) {
 		if terminal(st.GetState()) || st.GetState() == mesos.TASK_LOST {
 			final[id] = st.GetState()
 		}
-		_ = s.call(calls.Acknowledge(st.AgentID.Value, id, st.UUID))
+		_ = s.Call(calls.Acknowledge(st.AgentID.Value, id, st.UUID))
 	}
 
 	sent := readSandbox(t, c.executor(t, "ex1").Directory, "sent.txt")

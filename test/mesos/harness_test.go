@@ -4,23 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
 // wait is how long a test waits for an event that must come.
@@ -71,174 +65,17 @@ func newCluster(t *testing.T, mod func(*AgentConfig)) *cluster {
 	return &cluster{m: m, a: a}
 }
 
-// sched is a framework driven through mesos-go's own httpsched client.
-type sched struct {
-	t      *testing.T
-	caller calls.Caller
-	id     string
-	cancel context.CancelFunc
-	resp   io.Closer
-	done   chan struct{}
-
-	mu     sync.Mutex
-	events []*scheduler.Event
-	wake   chan struct{}
-}
-
 func frameworkInfo(name string) mesos.FrameworkInfo {
 	return mesos.FrameworkInfo{User: "root", Name: name}
-}
-
-// subscribe subscribes info and waits for SUBSCRIBED.
-func subscribe(t *testing.T, c *cluster, info mesos.FrameworkInfo, codec encoding.Codec) *sched {
-	t.Helper()
-	cli := httpcli.New(httpcli.Endpoint(c.m.SchedulerURL()), httpcli.Codec(codec),
-		httpcli.Do(httpcli.With(httpcli.Timeout(5*time.Second))))
-	s := &sched{t: t, caller: httpsched.NewCaller(cli), wake: make(chan struct{}, 1), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	resp, err := s.caller.Call(ctx, calls.Subscribe(&info))
-	if err != nil {
-		cancel()
-		t.Fatalf("SUBSCRIBE: %v", err)
-	}
-	s.resp = resp
-	go func() {
-		defer close(s.done)
-		for {
-			var e scheduler.Event
-			if err := resp.Decode(&e); err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.events = append(s.events, &e)
-			s.mu.Unlock()
-			select {
-			case s.wake <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(s.close)
-	e := s.next("SUBSCRIBED", func(e *scheduler.Event) bool {
-		return e.Type == scheduler.Event_SUBSCRIBED || e.Type == scheduler.Event_ERROR
-	})
-	if e.Type == scheduler.Event_ERROR {
-		t.Fatalf("SUBSCRIBE answered ERROR %q", e.Error.Message)
-	}
-	s.id = e.Subscribed.FrameworkID.Value
-	return s
 }
 
 func protobuf() encoding.Codec  { return codecs.ByMediaType[codecs.MediaTypeProtobuf] }
 func jsonCodec() encoding.Codec { return codecs.ByMediaType[codecs.MediaTypeJSON] }
 
-// close cuts the subscription as a scheduler process exit would.
-func (s *sched) close() {
-	s.cancel()
-	_ = s.resp.Close() // unblocks Decode: mesos-go does not watch ctx on a stream
-	<-s.done
-}
-
-// next returns (and consumes) the first event that matches, waiting for it.
-func (s *sched) next(what string, match func(*scheduler.Event) bool) *scheduler.Event {
-	s.t.Helper()
-	deadline := time.After(wait)
-	for {
-		s.mu.Lock()
-		for i, e := range s.events {
-			if match(e) {
-				s.events = append(s.events[:i:i], s.events[i+1:]...)
-				s.mu.Unlock()
-				return e
-			}
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.wake:
-		case <-s.done:
-			s.mu.Lock()
-			n := len(s.events)
-			s.mu.Unlock()
-			if n == 0 {
-				s.t.Fatalf("waiting for %s: the event stream ended", what)
-			}
-			select {
-			case <-deadline:
-				s.t.Fatalf("waiting for %s: the stream ended without it", what)
-			case <-time.After(10 * time.Millisecond):
-			}
-		case <-deadline:
-			s.t.Fatalf("no %s within %v", what, wait)
-		}
-	}
-}
-
-// none asserts that no matching event arrives during d (used only where
-// the double's own cycle, not machine speed, bounds the wait).
-func (s *sched) none(what string, d time.Duration, match func(*scheduler.Event) bool) {
-	s.t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		s.mu.Lock()
-		for _, e := range s.events {
-			if match(e) {
-				s.mu.Unlock()
-				s.t.Fatalf("unexpected %s: %v", what, e)
-			}
-		}
-		s.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (s *sched) call(c *scheduler.Call) error {
-	c.FrameworkID = &mesos.FrameworkID{Value: s.id}
-	resp, err := s.caller.Call(context.Background(), c)
-	if resp != nil {
-		_ = resp.Close()
-	}
-	return err
-}
-
-func (s *sched) must(c *scheduler.Call) {
-	s.t.Helper()
-	if err := s.call(c); err != nil {
-		s.t.Fatalf("%s: %v", c.Type, err)
-	}
-}
-
-func (s *sched) offer() mesos.Offer {
-	s.t.Helper()
-	e := s.next("OFFERS", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_OFFERS })
-	return e.Offers.Offers[0]
-}
-
-// update waits for an UPDATE of task in state.
-func (s *sched) update(task string, state mesos.TaskState) *mesos.TaskStatus {
-	s.t.Helper()
-	e := s.next(fmt.Sprintf("UPDATE %s %s", task, state), func(e *scheduler.Event) bool {
-		return e.Type == scheduler.Event_UPDATE && e.Update.Status.TaskID.Value == task && e.Update.Status.GetState() == state
-	})
-	st := e.Update.Status
-	return &st
-}
-
-func (s *sched) ack(st *mesos.TaskStatus) {
-	s.t.Helper()
-	if st.UUID == nil {
-		s.t.Fatalf("ack of an update without uuid: %v", st)
-	}
-	s.must(calls.Acknowledge(st.AgentID.Value, st.TaskID.Value, st.UUID))
-}
-
-// launch accepts offer with one task for executor ex.
-func (s *sched) launch(o mesos.Offer, tasks ...mesos.TaskInfo) {
-	s.t.Helper()
-	for i := range tasks {
-		tasks[i].AgentID = o.AgentID
-	}
-	s.must(calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+// subscribe subscribes info to c's master and waits for SUBSCRIBED.
+func subscribe(t *testing.T, c *cluster, info mesos.FrameworkInfo, codec encoding.Codec) *Scheduler {
+	t.Helper()
+	return Subscribe(t, c.m.SchedulerURL(), info, codec)
 }
 
 func scalar(name string, v float64) mesos.Resource {

@@ -118,10 +118,10 @@ func update(task string, state mesos.TaskState) *executor.Call {
 func TestExecutorAPIStatusCodes(t *testing.T) {
 	c := newCluster(t, nil)
 	s := subscribe(t, c, frameworkInfo("raw"), protobuf())
-	s.launch(s.offer(), testTask("t1", taskRun, testExecutorInfo(t, "ex1", "silent")))
+	s.Launch(s.Offer(), testTask("t1", taskRun, testExecutorInfo(t, "ex1", "silent")))
 	c.executor(t, "ex1")
 	url := c.executorURL()
-	x := &rawExecutor{t: t, url: url, fw: s.id, ex: "ex1"}
+	x := &rawExecutor{t: t, url: url, fw: s.ID, ex: "ex1"}
 	hb, _ := json.Marshal(&executor.Call{Type: executor.Call_HEARTBEAT})
 
 	get, err := http.Get(url)
@@ -141,8 +141,8 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 		{"unparsable protobuf", mediaProtobuf, []byte{0xff, 0xff, 0xff}, nil, 400},
 		{"unparsable JSON", mediaJSON, []byte("{"), nil, 400},
 		{"HEARTBEAT with dummy ids", mediaJSON, hb, nil, 202},
-		{"no executor_id", mediaJSON, []byte(`{"type":"MESSAGE","framework_id":{"value":"` + s.id + `"},"message":{"data":"eA=="}}`), nil, 400},
-		{"SUBSCRIBE wanting text/plain", mediaJSON, []byte(`{"type":"SUBSCRIBE","framework_id":{"value":"` + s.id + `"},"executor_id":{"value":"ex1"},"subscribe":{}}`),
+		{"no executor_id", mediaJSON, []byte(`{"type":"MESSAGE","framework_id":{"value":"` + s.ID + `"},"message":{"data":"eA=="}}`), nil, 400},
+		{"SUBSCRIBE wanting text/plain", mediaJSON, []byte(`{"type":"SUBSCRIBE","framework_id":{"value":"` + s.ID + `"},"executor_id":{"value":"ex1"},"subscribe":{}}`),
 			map[string]string{"Accept": "text/plain"}, 406},
 	}
 	if get.StatusCode != 405 {
@@ -158,7 +158,7 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 	if code, body := other.call(update("t1", mesos.TASK_RUNNING)); code != 400 || !strings.Contains(body, "Framework cannot be found") {
 		t.Errorf("unknown framework: %d %q", code, body)
 	}
-	other = &rawExecutor{t: t, url: url, fw: s.id, ex: "nope"}
+	other = &rawExecutor{t: t, url: url, fw: s.ID, ex: "nope"}
 	if code, body := other.call(update("t1", mesos.TASK_RUNNING)); code != 400 || !strings.Contains(body, "Executor cannot be found") {
 		t.Errorf("unknown executor: %d %q", code, body)
 	}
@@ -175,7 +175,7 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 		t.Errorf("the agent sent Mesos-Stream-Id %q; only the master does", sid)
 	}
 	sub := x.next(executor.Event_SUBSCRIBED).Subscribed
-	if sub.FrameworkInfo.ID == nil || sub.FrameworkInfo.ID.Value != s.id || sub.ContainerID == nil || sub.AgentInfo.ID == nil {
+	if sub.FrameworkInfo.ID == nil || sub.FrameworkInfo.ID.Value != s.ID || sub.ContainerID == nil || sub.AgentInfo.ID == nil {
 		t.Fatalf("SUBSCRIBED lacks ids: %v", sub)
 	}
 	launch := x.next(executor.Event_LAUNCH).Launch.Task
@@ -207,11 +207,11 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 	if string(ack.UUID) != string(run.Update.Status.UUID) {
 		t.Fatal("ACKNOWLEDGED names another uuid")
 	}
-	got := s.update("t1", mesos.TASK_RUNNING)
+	got := s.Update("t1", mesos.TASK_RUNNING)
 	if string(got.UUID) != string(run.Update.Status.UUID) || got.ExecutorID.Value != "ex1" || got.AgentID.Value != c.a.ID() {
 		t.Fatalf("forwarded update: %v", got)
 	}
-	s.ack(got)
+	s.Ack(got)
 
 	// A duplicate uuid is acknowledged and not forwarded twice; after a
 	// terminal update, further updates are dropped but still acknowledged.
@@ -227,8 +227,8 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 	if a := x.next(executor.Event_ACKNOWLEDGED).Acknowledged; string(a.UUID) != string(late.Update.Status.UUID) {
 		t.Fatal("an update after a terminal one must still be acknowledged")
 	}
-	s.ack(s.update("t1", mesos.TASK_FINISHED))
-	s.none("an update after the terminal one", 300*time.Millisecond, func(e *scheduler.Event) bool {
+	s.Ack(s.Update("t1", mesos.TASK_FINISHED))
+	s.None("an update after the terminal one", 300*time.Millisecond, func(e *scheduler.Event) bool {
 		return e.Type == scheduler.Event_UPDATE && (e.Update.Status.GetState() == mesos.TASK_FAILED ||
 			string(e.Update.Status.UUID) == string(run.Update.Status.UUID))
 	})
@@ -237,7 +237,7 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 	if code, _ := x.call(&executor.Call{Type: executor.Call_MESSAGE, Message: &executor.Call_Message{Data: []byte("hi")}}); code != 202 {
 		t.Fatal("MESSAGE not accepted")
 	}
-	if m := s.next("MESSAGE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_MESSAGE }); string(m.Message.Data) != "hi" {
+	if m := s.Next("MESSAGE", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_MESSAGE }); string(m.Message.Data) != "hi" {
 		t.Fatalf("MESSAGE data %q", m.Message.Data)
 	}
 }
@@ -252,9 +252,9 @@ func TestResubscribeReplaysAndDrops(t *testing.T) {
 	info.Checkpoint = ptr(true)
 	s := subscribe(t, c, info, protobuf())
 	ex := testExecutorInfo(t, "ex1", "silent")
-	o := s.offer()
-	s.launch(o, testTask("t1", taskRun, ex), testTask("t2", taskRun, ex))
-	x := &rawExecutor{t: t, url: c.executorURL(), fw: s.id, ex: "ex1"}
+	o := s.Offer()
+	s.Launch(o, testTask("t1", taskRun, ex), testTask("t2", taskRun, ex))
+	x := &rawExecutor{t: t, url: c.executorURL(), fw: s.ID, ex: "ex1"}
 	x.subscribe(&executor.Call_Subscribe{})
 	x.next(executor.Event_SUBSCRIBED)
 	x.next(executor.Event_LAUNCH)
@@ -276,14 +276,14 @@ func TestResubscribeReplaysAndDrops(t *testing.T) {
 	if a := x.next(executor.Event_ACKNOWLEDGED).Acknowledged; string(a.UUID) != string(run.Update.Status.UUID) {
 		t.Fatal("replayed update not acknowledged")
 	}
-	got := s.update("t1", mesos.TASK_RUNNING)
-	s.ack(got)
-	dropped := s.update("t2", mesos.TASK_LOST)
+	got := s.Update("t1", mesos.TASK_RUNNING)
+	s.Ack(got)
+	dropped := s.Update("t2", mesos.TASK_LOST)
 	if dropped.GetReason() != mesos.REASON_AGENT_RESTARTED || dropped.GetSource() != mesos.SOURCE_AGENT {
 		t.Fatalf("unlisted STAGING task: %v", dropped)
 	}
-	s.ack(dropped)
-	s.none("a second copy of the replayed update", 300*time.Millisecond, func(e *scheduler.Event) bool {
+	s.Ack(dropped)
+	s.None("a second copy of the replayed update", 300*time.Millisecond, func(e *scheduler.Event) bool {
 		return e.Type == scheduler.Event_UPDATE && string(e.Update.Status.UUID) == string(run.Update.Status.UUID)
 	})
 
@@ -300,7 +300,7 @@ func TestSchedulerAPIStatusCodes(t *testing.T) {
 	s := subscribe(t, c, info, protobuf())
 	url := c.m.SchedulerURL()
 	sub := marshal(t, &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &info}})
-	revive := marshal(t, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: &mesos.FrameworkID{Value: s.id}})
+	revive := marshal(t, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: &mesos.FrameworkID{Value: s.ID}})
 	ghost := marshal(t, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: &mesos.FrameworkID{Value: "ghost"}})
 
 	for _, tc := range []struct {
@@ -324,7 +324,7 @@ func TestSchedulerAPIStatusCodes(t *testing.T) {
 
 	// A raw SUBSCRIBE: 200, the message type, a fresh stream id, chunked,
 	// SUBSCRIBED first with heartbeat_interval_seconds.
-	info.ID = &mesos.FrameworkID{Value: s.id}
+	info.ID = &mesos.FrameworkID{Value: s.ID}
 	sub = marshal(t, &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, FrameworkID: info.ID, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &info}})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(sub)))
@@ -347,7 +347,7 @@ func TestSchedulerAPIStatusCodes(t *testing.T) {
 		t.Fatalf("first event: %v %v", e.Type, err)
 	}
 	// The old subscription was failed over.
-	s.next("ERROR", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_ERROR })
+	s.Next("ERROR", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_ERROR })
 	if code, body, _ := post(t, url, mediaProtobuf, revive, map[string]string{"Mesos-Stream-Id": sid}); code != 202 {
 		t.Fatalf("REVIVE on the new stream: %d %q", code, body)
 	}

@@ -1,0 +1,39 @@
+// Package executor is the k8sm Mesos executor's event loop: it speaks the
+// Mesos v1 executor HTTP API through mesos-go (api/v1/lib) and turns
+// events into pod operations and pod statuses into task status updates.
+// It knows Mesos; package agent/pods, which runs the pods, does not.
+//
+// # Contracts (shared/DESIGN.md, shared/MESOS.md (b))
+//
+//   - One goroutine (Run) owns all state. The subscription's events, pod
+//     status reports (Report, which never blocks and coalesces per pod),
+//     pod endings and timers all arrive as messages on its queues.
+//   - LAUNCH: the task data is decoded, defaulted and validated by podspec;
+//     bad data or a policy refusal is TASK_FAILED with REASON_TASK_INVALID
+//     and a message naming the field, and the executor serves on.
+//     Otherwise TASK_STARTING, then TASK_RUNNING when every app container
+//     runs, TASK_FINISHED on Succeeded, TASK_FAILED on Failed
+//     (REASON_CONTAINER_LIMITATION_MEMORY after an OOM kill), TASK_FAILED
+//     when the pod is not running within the launch grace period.
+//     LAUNCH_GROUP: TASK_FAILED for each task, REASON_TASK_GROUP_INVALID.
+//   - KILL: the pod stops with the kill policy's grace period (or its own);
+//     TASK_KILLED once it is gone.
+//   - Every update has a fresh RFC 4122 UUID and the PodStatus JSON as
+//     data, and stays in the Book until the agent's ACKNOWLEDGED; a new
+//     SUBSCRIBE lists every unacknowledged task and update. A failed send
+//     breaks the subscription so that the next SUBSCRIBE carries it.
+//   - A broken connection: with checkpointing, re-subscribe with backoff
+//     capped at MESOS_SUBSCRIPTION_BACKOFF_MAX until MESOS_RECOVERY_TIMEOUT,
+//     pods running meanwhile; after that, or without checkpointing, stop
+//     every pod and return an error.
+//   - SHUTDOWN: StopAll within ShutdownBudget of the grace period (Mesos
+//     sends no SIGTERM and kills the whole cgroup at the grace period), then
+//     TASK_KILLED for every live task, then Run returns nil.
+//   - With no live task for the suicide timeout, Run returns nil.
+//
+// The node side (Docker, cgroups, the pod manager) is started by the
+// caller's StartNode at the first SUBSCRIBED, when the Mesos container id
+// that the ownership labels carry is known.
+//
+// Imports: agent/pods, cgroups, podspec. Never scheduler.
+package executor

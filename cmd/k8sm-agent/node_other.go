@@ -1,0 +1,17 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/k8sm/k8sm/agent/executor"
+)
+
+func nodeStarter(*executorOptions, string, string, *slog.Logger) executor.StartNode {
+	return func(context.Context, executor.Identity, executor.Report) (executor.Pods, error) {
+		return nil, errors.ErrUnsupported
+	}
+}
