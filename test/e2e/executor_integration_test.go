@@ -1,0 +1,347 @@
+//go:build integration && linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/google/uuid"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/k8sm/k8sm/agent/runtime"
+	mesosd "github.com/k8sm/k8sm/test/mesos"
+	"github.com/k8sm/k8sm/test/testenv"
+)
+
+// agentBinary is k8sm-agent built for this run (TestMain).
+var agentBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "k8sm-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	agentBinary = filepath.Join(dir, "k8sm-agent")
+	build := exec.Command("go", "build", "-o", agentBinary, "github.com/k8sm/k8sm/cmd/k8sm-agent")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build k8sm-agent: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is one Mesos agent of the double, with the real executor.
+type node struct {
+	m       *mesosd.Master
+	a       *mesosd.Agent
+	dc      *client.Client
+	root    *testenv.MesosCgroup
+	port    int // the one host port the agent offers
+	sched   *mesosd.Scheduler
+	exInfo  mesos.ExecutorInfo
+	exID    string
+	workDir string
+}
+
+func newNode(t *testing.T, grace time.Duration) *node {
+	t.Helper()
+	dc := testenv.RequireDocker(t)
+	root := testenv.NewMesosCgroup(t)
+	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
+	m, err := mesosd.NewMaster(mesosd.MasterConfig{AllocationInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	res, err := mesosd.ParseResources(fmt.Sprintf("cpus:8;mem:8192;ports:[%d-%d]", n.port, n.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.a, err = m.AddAgent(mesosd.AgentConfig{
+		Hostname: "e2e-node", Resources: res, WorkDir: n.workDir,
+		Cgroups: true, CgroupRoot: strings.TrimPrefix(root.Path, "/"),
+		ExecutorShutdownGracePeriod: grace, StatusUpdateRetryMin: 200 * time.Millisecond, StatusUpdateRetryMax: time.Second,
+		ExecutorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.m = m
+	args := []string{agentBinary, "executor", "--docker-endpoint", testenv.DockerHost, "--pause-image", testenv.PauseImage,
+		"--cgroup-root", root.Path, "--host-ip", "127.0.0.1", "--log-level", "debug", "--launch-grace-period", "1m"}
+	n.exInfo = mesos.ExecutorInfo{
+		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: n.exID}, Name: ptr("k8sm"),
+		Command:   &mesos.CommandInfo{Value: &agentBinary, Shell: ptr(false), Arguments: args},
+		Resources: []mesos.Resource{scalar("cpus", 0.25), scalar("mem", 64)},
+	}
+	info := mesos.FrameworkInfo{User: "root", Name: "k8sm-e2e", Checkpoint: ptr(true)}
+	n.sched = mesosd.Subscribe(t, m.SchedulerURL(), info, codecs.ByMediaType[codecs.MediaTypeProtobuf])
+	t.Cleanup(func() {
+		// After the double's Close: containers a failed test left behind
+		// (the reaper's job on a real node) are removed here.
+		for _, c := range n.containersOf(t) {
+			_ = dc.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range n.a.Executors() {
+				if b, err := os.ReadFile(filepath.Join(e.Directory, "stderr")); err == nil {
+					t.Logf("executor %s stderr:\n%s", e.ExecutorID, b)
+				}
+			}
+		}
+	})
+	return n
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func scalar(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+// podTask is a Mesos task whose data is pod, as the scheduler binds it.
+func (n *node) podTask(t *testing.T, pod *v1.Pod, data []byte) mesos.TaskInfo {
+	t.Helper()
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := []mesos.Resource{scalar("cpus", 0.5), scalar("mem", 128)}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				res = append(res, mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(),
+					Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: uint64(p.HostPort), End: uint64(p.HostPort)}}}})
+			}
+		}
+	}
+	ex := n.exInfo
+	return mesos.TaskInfo{Name: pod.Name, TaskID: mesos.TaskID{Value: "pod." + string(pod.UID)}, Executor: &ex, Data: data, Resources: res}
+}
+
+func newPod(name string, containers ...v1.Container) *v1.Pod {
+	return &v1.Pod{
+		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID(uuid.NewString())},
+		Spec:       v1.PodSpec{NodeName: "e2e-node", Containers: containers, TerminationGracePeriodSeconds: ptr(int64(2))},
+	}
+}
+
+func webPod(port int) *v1.Pod {
+	return newPod("web",
+		v1.Container{Name: "web", Image: testenv.BusyboxImage,
+			Command: []string{"sh", "-c", "mkdir -p /www && echo hello-k8sm > /www/index.html && exec httpd -f -p 8080 -h /www"},
+			Ports:   []v1.ContainerPort{{ContainerPort: 8080, HostPort: int32(port)}}},
+		v1.Container{Name: "sidecar", Image: testenv.BusyboxImage,
+			Command: []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"}})
+}
+
+func stubbornPod(name string) *v1.Pod {
+	return newPod(name, v1.Container{Name: "c", Image: testenv.BusyboxImage,
+		Command: []string{"sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"}})
+}
+
+func (n *node) launch(tasks ...mesos.TaskInfo) {
+	n.sched.Launch(n.sched.Offer(), tasks...)
+}
+
+// expect waits for task's update in state, acknowledges it and returns it.
+func (n *node) expect(task string, state mesos.TaskState) *mesos.TaskStatus {
+	st := n.sched.Update(task, state)
+	n.sched.Ack(st)
+	return st
+}
+
+func podStatus(t *testing.T, st *mesos.TaskStatus) v1.PodStatus {
+	t.Helper()
+	var ps v1.PodStatus
+	if err := json.Unmarshal(st.Data, &ps); err != nil {
+		t.Fatalf("update data is not a PodStatus: %v: %q", err, st.Data)
+	}
+	return ps
+}
+
+// containersOf lists the Docker containers of this node's executor.
+func (n *node) containersOf(t *testing.T) []container.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, err := n.dc.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []container.Summary
+	for _, c := range list {
+		if c.Labels[runtime.LabelExecutorID] == n.exID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(mesosd.Wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPodLaunchRunKill(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	pod := webPod(n.port)
+	task := n.podTask(t, pod, nil)
+	id := task.TaskID.Value
+	n.launch(task)
+	if ps := podStatus(t, n.expect(id, mesos.TASK_STARTING)); ps.Phase != v1.PodPending {
+		t.Fatalf("STARTING with phase %s", ps.Phase)
+	}
+	run := n.expect(id, mesos.TASK_RUNNING)
+	if ps := podStatus(t, run); ps.Phase != v1.PodRunning || len(ps.ContainerStatuses) != 2 {
+		t.Fatalf("RUNNING with pod status %+v", ps)
+	}
+
+	// Served at HostIP:HostPort.
+	var body string
+	waitFor(t, "the page at the host port", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(n.port) + "/index.html")
+		if err != nil {
+			return false
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if strings.TrimSpace(body) != "hello-k8sm" {
+		t.Fatalf("page = %q", body)
+	}
+
+	// Every pod process is inside the executor's Mesos cgroup.
+	es := n.a.Executors()[0]
+	want := n.root.Path + "/" + es.ContainerID + "/"
+	ctrs := n.containersOf(t)
+	if len(ctrs) != 3 {
+		t.Fatalf("containers of the executor: %d, want sandbox + 2", len(ctrs))
+	}
+	for _, c := range ctrs {
+		j, err := n.dc.ContainerInspect(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", j.State.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(line, ":memory:") && !strings.Contains(line, want) {
+				t.Errorf("container %s runs in %s, outside %s", c.Labels[runtime.LabelContainerName], line, want)
+			}
+		}
+	}
+
+	n.sched.Must(calls.Kill(id, n.a.ID()))
+	n.expect(id, mesos.TASK_KILLED)
+	if left := n.containersOf(t); len(left) != 0 {
+		t.Fatalf("%d containers left after TASK_KILLED", len(left))
+	}
+}
+
+func TestBadTaskDataThenAGoodPod(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	bad := stubbornPod("bad")
+	bad.Spec.Containers[0].Image = ""
+	notJSON := n.podTask(t, stubbornPod("garbage"), []byte("{not json"))
+	invalid := n.podTask(t, bad, nil)
+	n.launch(notJSON, invalid)
+	for _, tc := range []struct {
+		task mesos.TaskInfo
+		want string
+	}{{notJSON, "invalid pod"}, {invalid, "image"}} {
+		st := n.expect(tc.task.TaskID.Value, mesos.TASK_FAILED)
+		if st.GetReason() != mesos.REASON_TASK_INVALID || !strings.Contains(st.GetMessage(), tc.want) {
+			t.Errorf("%s: reason %v message %q, want TASK_INVALID naming %q", tc.task.Name, st.GetReason(), st.GetMessage(), tc.want)
+		}
+	}
+	good := n.podTask(t, stubbornPod("good"), nil)
+	n.launch(good)
+	n.expect(good.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(good.TaskID.Value, mesos.TASK_RUNNING)
+}
+
+// TestShutdownStopsEveryPodInTheGracePeriod: SHUTDOWN with pods whose
+// containers ignore SIGTERM: every task is TASK_KILLED and no container is
+// left before the agent's grace period kill.
+func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
+	const pods = 10
+	grace := 5 * time.Second
+	n := newNode(t, grace)
+	var tasks []mesos.TaskInfo
+	for i := range pods {
+		tasks = append(tasks, n.podTask(t, stubbornPod(fmt.Sprintf("stubborn-%d", i)), nil))
+	}
+	n.launch(tasks...)
+	for _, tk := range tasks {
+		n.expect(tk.TaskID.Value, mesos.TASK_STARTING)
+	}
+	for _, tk := range tasks {
+		n.expect(tk.TaskID.Value, mesos.TASK_RUNNING)
+	}
+	es := n.a.Executors()[0]
+	start := time.Now()
+	n.sched.Must(calls.Shutdown(n.exID, n.a.ID()))
+	for _, tk := range tasks {
+		st := n.expect(tk.TaskID.Value, mesos.TASK_KILLED)
+		if st.GetSource() != mesos.SOURCE_EXECUTOR {
+			t.Fatalf("%s killed by the agent, not the executor: %v", tk.TaskID.Value, st)
+		}
+	}
+	took := time.Since(start)
+	if left := n.containersOf(t); len(left) != 0 {
+		t.Fatalf("%d containers left after the executor's shutdown", len(left))
+	}
+	waitFor(t, "the executor's exit", func() bool {
+		for _, e := range n.a.Executors() {
+			if e.ContainerID == es.ContainerID && e.State != "TERMINATED" {
+				return false
+			}
+		}
+		return true
+	})
+	b, _ := os.ReadFile(filepath.Join(es.Directory, "stderr"))
+	if !strings.Contains(string(b), "k8sm executor done") {
+		t.Fatalf("the executor did not finish by itself (killed at the grace period?):\n%s", b)
+	}
+	t.Logf("SHUTDOWN of %d SIGTERM-ignoring pods: all TASK_KILLED after %v (grace %v)", pods, took, grace)
+}
