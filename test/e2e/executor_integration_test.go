@@ -23,6 +23,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -344,4 +345,38 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 		t.Fatalf("the executor did not finish by itself (killed at the grace period?):\n%s", b)
 	}
 	t.Logf("SHUTDOWN of %d SIGTERM-ignoring pods: all TASK_KILLED after %v (grace %v)", pods, took, grace)
+}
+
+// TestPodOutcomes: a pod that exits 0 is TASK_FINISHED; an OOM-killed one
+// is TASK_FAILED with the memory reason, while the executor and its other
+// pods keep going.
+func TestPodOutcomes(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	done := newPod("done", v1.Container{Name: "c", Image: testenv.BusyboxImage, Command: []string{"sh", "-c", "sleep 1.5; exit 0"}})
+	done.Spec.RestartPolicy = v1.RestartPolicyNever
+	hog := newPod("hog", v1.Container{Name: "c", Image: testenv.BusyboxImage,
+		Command: []string{"sh", "-c", "sleep 1.5; a=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 60"},
+		Resources: v1.ResourceRequirements{Limits: v1.ResourceList{
+			v1.ResourceMemory: resource.MustParse("32Mi"), v1.ResourceCPU: resource.MustParse("250m")}}})
+	hog.Spec.RestartPolicy = v1.RestartPolicyNever
+	keeper := stubbornPod("keeper")
+	tasks := []mesos.TaskInfo{n.podTask(t, done, nil), n.podTask(t, hog, nil), n.podTask(t, keeper, nil)}
+	n.launch(tasks...)
+	// The agent forwards a task's next update only once the scheduler
+	// acknowledged the one before.
+	for _, tk := range tasks {
+		n.expect(tk.TaskID.Value, mesos.TASK_STARTING)
+		n.expect(tk.TaskID.Value, mesos.TASK_RUNNING)
+	}
+	fin := n.expect(tasks[0].TaskID.Value, mesos.TASK_FINISHED)
+	if ps := podStatus(t, fin); ps.Phase != v1.PodSucceeded {
+		t.Fatalf("FINISHED with phase %s", ps.Phase)
+	}
+	failed := n.expect(tasks[1].TaskID.Value, mesos.TASK_FAILED)
+	if failed.GetReason() != mesos.REASON_CONTAINER_LIMITATION_MEMORY {
+		t.Fatalf("OOM-killed pod: reason %v message %q", failed.GetReason(), failed.GetMessage())
+	}
+	// The executor still serves: the keeper is killed on request.
+	n.sched.Must(calls.Kill(tasks[2].TaskID.Value, n.a.ID()))
+	n.expect(tasks[2].TaskID.Value, mesos.TASK_KILLED)
 }

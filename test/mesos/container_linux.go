@@ -3,7 +3,6 @@ package mesos
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"sort"
 	"syscall"
@@ -13,6 +12,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/k8sm/k8sm/test/testenv"
 )
 
 // cgroupContainer is the LinuxLauncher plus the cgroups/cpu and
@@ -150,42 +151,9 @@ func (c *cgroupContainer) destroy() error {
 	}
 	var errs []error
 	for _, d := range c.dirs {
-		if err := removeTree(d, deadline); err != nil {
+		if err := testenv.RemoveCgroupTree(d); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func removeTree(dir string, deadline time.Time) error {
-	var dirs []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	for _, d := range dirs {
-		for {
-			err := syscall.Rmdir(d)
-			if err == nil || errors.Is(err, syscall.ENOENT) {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("remove cgroup %s: %w", d, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return nil
 }
