@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -70,7 +73,8 @@ func newNode(t *testing.T, grace time.Duration) *node {
 	dc := testenv.RequireDocker(t)
 	root := testenv.NewMesosCgroup(t)
 	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
-	m, err := mesosd.NewMaster(mesosd.MasterConfig{AllocationInterval: 50 * time.Millisecond})
+	m, err := mesosd.NewMaster(mesosd.MasterConfig{AllocationInterval: 50 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,14 @@ func newNode(t *testing.T, grace time.Duration) *node {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testWriter sends the double's logs to the test's log (shown on failure).
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 func scalar(name string, v float64) mesos.Resource {
 	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
@@ -179,6 +191,25 @@ func (n *node) expect(task string, state mesos.TaskState) *mesos.TaskStatus {
 	st := n.sched.Update(task, state)
 	n.sched.Ack(st)
 	return st
+}
+
+// ackUntil acknowledges every update, however often it comes (a dropped
+// ACKNOWLEDGE makes the agent resend), until each task has been in state.
+func (n *node) ackUntil(t *testing.T, tasks []mesos.TaskInfo, state mesos.TaskState) {
+	t.Helper()
+	reached := map[string]bool{}
+	for len(reached) < len(tasks) {
+		e := n.sched.Next(fmt.Sprintf("updates until %d tasks are %s", len(tasks), state), func(e *scheduler.Event) bool {
+			return e.Type == scheduler.Event_UPDATE
+		})
+		st := e.Update.Status
+		if st.GetState() == state {
+			reached[st.TaskID.Value] = true
+		}
+		if st.UUID != nil {
+			_ = n.sched.Call(calls.Acknowledge(st.AgentID.Value, st.TaskID.Value, st.UUID))
+		}
+	}
 }
 
 func podStatus(t *testing.T, st *mesos.TaskStatus) v1.PodStatus {
@@ -379,4 +410,109 @@ func TestPodOutcomes(t *testing.T) {
 	// The executor still serves: the keeper is killed on request.
 	n.sched.Must(calls.Kill(tasks[2].TaskID.Value, n.a.ID()))
 	n.expect(tasks[2].TaskID.Value, mesos.TASK_KILLED)
+}
+
+// TestAgentRestartKeepsPods: with checkpointing, the agent goes away and
+// comes back; the executor re-subscribes, its pod never stops, and the
+// updates made meanwhile are delivered.
+func TestAgentRestartKeepsPods(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	task := n.podTask(t, stubbornPod("survivor"), nil)
+	id := task.TaskID.Value
+	n.launch(task)
+	n.expect(id, mesos.TASK_STARTING)
+	n.expect(id, mesos.TASK_RUNNING)
+	before := n.containersOf(t)
+	n.a.Stop()
+	time.Sleep(500 * time.Millisecond) // the agent is away; the executor retries
+	if err := n.a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A KILL sent before the executor is back would be lost, as with a
+	// real agent: wait for its stream.
+	waitFor(t, "the executor's re-subscription", func() bool {
+		es := n.a.Executors()
+		return len(es) == 1 && es[0].State == "RUNNING" && es[0].Connected
+	})
+	after := n.containersOf(t)
+	ids := map[string]bool{}
+	for _, c := range before {
+		ids[c.ID] = true
+	}
+	for _, c := range after {
+		if !ids[c.ID] {
+			t.Fatalf("container %s is new after the agent restart", c.Labels[runtime.LabelContainerName])
+		}
+	}
+	if len(after) != len(before) {
+		t.Fatalf("containers across the agent restart: %d -> %d", len(before), len(after))
+	}
+	for _, c := range after {
+		if c.State != "running" {
+			t.Fatalf("container %s is %s after the agent restart", c.Labels[runtime.LabelContainerName], c.State)
+		}
+	}
+	n.sched.Must(calls.Kill(id, n.a.ID()))
+	n.expect(id, mesos.TASK_KILLED)
+}
+
+// TestDroppedAcksLoseNothing: the agent loses a fifth of its ACKNOWLEDGED
+// events to the executor and the master a fifth of the scheduler's
+// acknowledgements; every task still reaches RUNNING and then KILLED.
+func TestDroppedAcksLoseNothing(t *testing.T) {
+	const pods = 10 // about 30 acks each way: some are dropped in any run
+	n := newNode(t, 5*time.Second)
+	agentFaults, masterFaults := &mesosd.Faults{Seed: 7, DropAcks: 0.2}, &mesosd.Faults{Seed: 8, DropAcks: 0.2}
+	n.a.SetFaults(agentFaults)
+	n.m.SetFaults(masterFaults)
+	var tasks []mesos.TaskInfo
+	for i := range pods {
+		tasks = append(tasks, n.podTask(t, stubbornPod(fmt.Sprintf("acks-%d", i)), nil))
+	}
+	n.launch(tasks...)
+	n.ackUntil(t, tasks, mesos.TASK_RUNNING)
+	for _, tk := range tasks {
+		n.sched.Must(calls.Kill(tk.TaskID.Value, n.a.ID()))
+	}
+	n.ackUntil(t, tasks, mesos.TASK_KILLED)
+	a, m := agentFaults.Injected().AcksDropped, masterFaults.Injected().AcksDropped
+	if a == 0 || m == 0 {
+		t.Fatalf("dropped %d ACKNOWLEDGED and %d ACKNOWLEDGE: too few to prove anything (change the seeds)", a, m)
+	}
+	t.Logf("dropped %d ACKNOWLEDGED events and %d scheduler acknowledgements; nothing lost", a, m)
+}
+
+// TestKilledExecutorIsReplacedAndReaped: kill -9 of the executor. The
+// agent destroys its container (the pods' processes die with it) and fails
+// its tasks; the next executor on the node removes what Docker still has
+// of them.
+func TestKilledExecutorIsReplacedAndReaped(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	first := n.podTask(t, stubbornPod("first"), nil)
+	n.launch(first)
+	n.expect(first.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(first.TaskID.Value, mesos.TASK_RUNNING)
+	es := n.a.Executors()[0]
+	if err := syscall.Kill(es.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	st := n.expect(first.TaskID.Value, mesos.TASK_FAILED)
+	if st.GetReason() != mesos.REASON_EXECUTOR_TERMINATED || st.GetSource() != mesos.SOURCE_AGENT {
+		t.Fatalf("task of a killed executor: %v", st)
+	}
+	if left := n.containersOf(t); len(left) == 0 {
+		t.Fatal("Docker kept no record of the killed executor's containers: nothing to reap, the test proves nothing")
+	}
+	second := n.podTask(t, stubbornPod("second"), nil)
+	n.launch(second)
+	n.expect(second.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(second.TaskID.Value, mesos.TASK_RUNNING)
+	waitFor(t, "the old containers reaped", func() bool {
+		for _, c := range n.containersOf(t) {
+			if c.Labels[runtime.LabelContainerID] == es.ContainerID {
+				return false
+			}
+		}
+		return true
+	})
 }

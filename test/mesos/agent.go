@@ -198,6 +198,23 @@ func (m *Master) AddAgent(cfg AgentConfig) (*Agent, error) {
 	return a, nil
 }
 
+// SetFaults makes the agent's executor streams (those subscribed from now
+// on) and its ACKNOWLEDGED events flaky; nil turns faults off.
+func (a *Agent) SetFaults(f *Faults) {
+	a.m.mu.Lock()
+	defer a.m.mu.Unlock()
+	a.cfg.Faults = f
+}
+
+func (a *Agent) faults() *Faults { return a.Faults() }
+
+// Faults returns the agent's fault injection (nil: none).
+func (a *Agent) Faults() *Faults {
+	a.m.mu.Lock()
+	defer a.m.mu.Unlock()
+	return a.cfg.Faults
+}
+
 // ID is the agent id the master assigned.
 func (a *Agent) ID() string { return a.id }
 
@@ -819,8 +836,10 @@ func (a *Agent) findTask(fid, taskID string) (*executorRun, *agentTask) {
 func (a *Agent) killTask(fid, taskID string, policy *mesos.KillPolicy) {
 	ex, t := a.findTask(fid, taskID)
 	if t == nil || terminal(t.state) {
+		a.log.Debug("kill of an unknown or ended task ignored", "task", taskID)
 		return
 	}
+	a.log.Debug("kill", "task", taskID, "queued", t.queued, "executor_state", ex.state, "connected", ex.stream != nil)
 	switch {
 	case t.queued:
 		// Killed before delivery: the agent itself answers; an executor that
@@ -1142,7 +1161,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, call *executor
 		e.write(w)
 		return
 	}
-	s := newStream(mt, a.cfg.Faults)
+	s := newStream(mt, a.faults())
 	a.m.mu.Lock()
 	ex, e := a.lookup(call)
 	if e != nil {
@@ -1202,6 +1221,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, call *executor
 	s.serve(w, r, nil)
 	close(stopHB)
 	a.m.mu.Lock()
+	a.log.Debug("executor stream ended", "executor", ex.info.ExecutorID.Value, "current", ex.stream == s, "client_gone", r.Context().Err() != nil)
 	if ex.stream == s {
 		// The agent does not watch executor connections: nothing else
 		// happens until the executor re-subscribes or exits.
@@ -1264,14 +1284,17 @@ func (a *Agent) subscribed(ex *executorRun, sub *executor.Call_Subscribe, subscr
 
 // ExecutorState describes one executor container for tests and /state.
 type ExecutorState struct {
-	FrameworkID string   `json:"framework_id"`
-	ExecutorID  string   `json:"id"`
-	ContainerID string   `json:"container"`
-	Directory   string   `json:"directory"`
-	PID         int      `json:"pid"`
-	State       string   `json:"state"`
-	Cgroups     []string `json:"cgroups,omitempty"`
-	Tasks       []string `json:"tasks"`
+	FrameworkID string `json:"framework_id"`
+	ExecutorID  string `json:"id"`
+	ContainerID string `json:"container"`
+	Directory   string `json:"directory"`
+	PID         int    `json:"pid"`
+	State       string `json:"state"`
+	// Connected: the executor's event stream is up (events sent while it
+	// is down are lost, as on a real agent).
+	Connected bool     `json:"connected"`
+	Cgroups   []string `json:"cgroups,omitempty"`
+	Tasks     []string `json:"tasks"`
 }
 
 // AgentState is one agent in MasterState.
@@ -1289,7 +1312,7 @@ func (a *Agent) state() AgentState {
 	for _, fw := range a.frameworks {
 		for _, ex := range fw.executors {
 			es := ExecutorState{FrameworkID: fw.id, ExecutorID: ex.info.ExecutorID.Value, ContainerID: ex.containerID,
-				Directory: ex.dir, PID: ex.pid, State: ex.state.String()}
+				Directory: ex.dir, PID: ex.pid, State: ex.state.String(), Connected: ex.stream != nil}
 			if ex.ctr != nil {
 				es.Cgroups = ex.ctr.paths()
 			}

@@ -188,6 +188,20 @@ func (m *Master) Start() error {
 	return nil
 }
 
+// SetFaults makes scheduler streams subscribed from now on and the
+// scheduler's ACKNOWLEDGE calls flaky; nil turns faults off.
+func (m *Master) SetFaults(f *Faults) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.Faults = f
+}
+
+func (m *Master) faults() *Faults {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Faults
+}
+
 // Addr is the master's listen address (host:port).
 func (m *Master) Addr() string { return m.ln.Addr().String() }
 
@@ -383,7 +397,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedul
 		return
 	}
 	info := *call.Subscribe.FrameworkInfo
-	s := newStream(mt, m.cfg.Faults)
+	s := newStream(mt, m.faults())
 	sid := uuid.NewString()
 
 	m.mu.Lock()
