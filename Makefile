@@ -1,5 +1,6 @@
 # k8sm: build, test and test-bed targets.
 #
+#   make demo       a pod through a Mesos (double) agent and the real executor
 #   make test       everything: unit + integration tests on the real test bed
 #                   (root; sets the bed up first). The README's test command.
 #   make test-unit  unit tests only (no root, no test bed)
@@ -16,7 +17,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-unit env env-down bench lint fuzz clean
+.PHONY: all build test test-unit env env-down bench lint fuzz clean demo
 
 all: build
 
@@ -33,6 +34,10 @@ test: build env
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	K8SM_TEST_STRICT=1 bash test/run-tests.sh -race -tags integration ./...
+
+# A pod launched through the Mesos double with the real executor (root).
+demo:
+	bash test/demo/demo.sh
 
 env:
 	bash test/env/setup.sh

@@ -68,13 +68,13 @@ type node struct {
 	workDir string
 }
 
-func newNode(t *testing.T, grace time.Duration) *node {
+func newNode(t testing.TB, grace time.Duration) *node {
 	t.Helper()
 	dc := testenv.RequireDocker(t)
 	root := testenv.NewMesosCgroup(t)
 	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
 	m, err := mesosd.NewMaster(mesosd.MasterConfig{AllocationInterval: 50 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Log: doubleLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func newNode(t *testing.T, grace time.Duration) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	res, err := mesosd.ParseResources(fmt.Sprintf("cpus:8;mem:8192;ports:[%d-%d]", n.port, n.port))
+	res, err := mesosd.ParseResources(fmt.Sprintf("cpus:64;mem:65536;ports:[%d-%d]", n.port, n.port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,17 @@ func newNode(t *testing.T, grace time.Duration) *node {
 
 func ptr[T any](v T) *T { return &v }
 
+// doubleLog is the double's logger: the test's log for tests, none for
+// benchmarks (whose log is always printed).
+func doubleLog(t testing.TB) *slog.Logger {
+	if _, bench := t.(*testing.B); bench {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // testWriter sends the double's logs to the test's log (shown on failure).
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -139,7 +148,7 @@ func scalar(name string, v float64) mesos.Resource {
 }
 
 // podTask is a Mesos task whose data is pod, as the scheduler binds it.
-func (n *node) podTask(t *testing.T, pod *v1.Pod, data []byte) mesos.TaskInfo {
+func (n *node) podTask(t testing.TB, pod *v1.Pod, data []byte) mesos.TaskInfo {
 	t.Helper()
 	if data == nil {
 		var err error
@@ -195,7 +204,7 @@ func (n *node) expect(task string, state mesos.TaskState) *mesos.TaskStatus {
 
 // ackUntil acknowledges every update, however often it comes (a dropped
 // ACKNOWLEDGE makes the agent resend), until each task has been in state.
-func (n *node) ackUntil(t *testing.T, tasks []mesos.TaskInfo, state mesos.TaskState) {
+func (n *node) ackUntil(t testing.TB, tasks []mesos.TaskInfo, state mesos.TaskState) {
 	t.Helper()
 	reached := map[string]bool{}
 	for len(reached) < len(tasks) {
@@ -222,7 +231,7 @@ func podStatus(t *testing.T, st *mesos.TaskStatus) v1.PodStatus {
 }
 
 // containersOf lists the Docker containers of this node's executor.
-func (n *node) containersOf(t *testing.T) []container.Summary {
+func (n *node) containersOf(t testing.TB) []container.Summary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -239,7 +248,7 @@ func (n *node) containersOf(t *testing.T) []container.Summary {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(mesosd.Wait)
 	for !cond() {

@@ -24,8 +24,10 @@ const Wait = 20 * time.Second
 type Scheduler struct {
 	// ID is the framework id from SUBSCRIBED.
 	ID string
+	// Timeout bounds each wait for an event (default Wait).
+	Timeout time.Duration
 
-	t      *testing.T
+	t      testing.TB
 	caller calls.Caller
 	cancel context.CancelFunc
 	resp   io.Closer
@@ -38,7 +40,7 @@ type Scheduler struct {
 
 // Subscribe subscribes info to the scheduler API at url and waits for
 // SUBSCRIBED; the subscription ends with the test.
-func Subscribe(t *testing.T, url string, info mesos.FrameworkInfo, codec encoding.Codec) *Scheduler {
+func Subscribe(t testing.TB, url string, info mesos.FrameworkInfo, codec encoding.Codec) *Scheduler {
 	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint(url), httpcli.Codec(codec),
 		httpcli.Do(httpcli.With(httpcli.Timeout(5*time.Second))))
@@ -88,7 +90,11 @@ func (s *Scheduler) Close() {
 // Next returns (and consumes) the first event that matches, waiting for it.
 func (s *Scheduler) Next(what string, match func(*scheduler.Event) bool) *scheduler.Event {
 	s.t.Helper()
-	deadline := time.After(Wait)
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = Wait
+	}
+	deadline := time.After(timeout)
 	for {
 		s.mu.Lock()
 		for i, e := range s.events {
@@ -114,7 +120,7 @@ func (s *Scheduler) Next(what string, match func(*scheduler.Event) bool) *schedu
 			case <-time.After(10 * time.Millisecond):
 			}
 		case <-deadline:
-			s.t.Fatalf("no %s within %v", what, Wait)
+			s.t.Fatalf("no %s within %v", what, timeout)
 		}
 	}
 }

@@ -1,0 +1,141 @@
+//go:build integration && linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/test/testenv"
+)
+
+func sleeper(name string) *v1.Pod {
+	return newPod(name, v1.Container{Name: "c", Image: testenv.BusyboxImage,
+		Command: []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"}})
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// rawDockerPod is the baseline: what Docker itself takes to create and
+// start a pause container and one app container joined to its network.
+func rawDockerPod(b *testing.B, n *node) time.Duration {
+	ctx := context.Background()
+	start := time.Now()
+	name := "k8sm-bench-raw-" + testenv.RandomName(6)
+	sb, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.PauseImage}, &container.HostConfig{}, &network.NetworkingConfig{}, nil, name+"-pause")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.dc.ContainerStart(ctx, sb.ID, container.StartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	app, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.BusyboxImage, Cmd: []string{"sleep", "1000"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + sb.ID)}, nil, nil, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.dc.ContainerStart(ctx, app.ID, container.StartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	for _, id := range []string{app.ID, sb.ID} {
+		_ = n.dc.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	}
+	return took
+}
+
+// BenchmarkLaunchToRunning: ACCEPT with one pod -> TASK_RUNNING through the
+// double and the real executor, against raw Docker doing the same two
+// containers in the same run.
+func BenchmarkLaunchToRunning(b *testing.B) {
+	n := newNode(b, 5*time.Second)
+	var k8sm, raw []time.Duration
+	for i := 0; b.Loop(); i++ {
+		task := n.podTask(b, sleeper(fmt.Sprintf("bench-%d", i)), nil)
+		id := task.TaskID.Value
+		o := n.sched.Offer()
+		start := time.Now()
+		n.sched.Launch(o, task)
+		n.expect(id, mesos.TASK_STARTING)
+		n.expect(id, mesos.TASK_RUNNING)
+		k8sm = append(k8sm, time.Since(start))
+		n.sched.Must(calls.Kill(id, n.a.ID()))
+		n.expect(id, mesos.TASK_KILLED)
+		raw = append(raw, rawDockerPod(b, n))
+	}
+	b.ReportMetric(float64(quantile(k8sm, 0.5).Milliseconds()), "median-ms")
+	b.ReportMetric(float64(quantile(k8sm, 0.99).Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(quantile(raw, 0.5).Milliseconds()), "raw-docker-median-ms")
+	b.ReportMetric(float64(quantile(k8sm, 0.5))/float64(quantile(raw, 0.5)), "ratio")
+}
+
+// rssKiB is VmRSS of a process.
+func rssKiB(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return f
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkHundredPods: 100 pods launched at once (pods/s until all are
+// RUNNING), the executor's RSS idle and with them, and SHUTDOWN of all of
+// them (seconds until every TASK_KILLED).
+func BenchmarkHundredPods(b *testing.B) {
+	const pods = 100
+	for b.Loop() {
+		n := newNode(b, 30*time.Second)
+		// 100 pods at once keep dockerd busy well past the usual wait.
+		n.sched.Timeout = 5 * time.Minute
+		warm := n.podTask(b, sleeper("warm"), nil)
+		n.launch(warm)
+		n.expect(warm.TaskID.Value, mesos.TASK_STARTING)
+		n.expect(warm.TaskID.Value, mesos.TASK_RUNNING)
+		n.sched.Must(calls.Kill(warm.TaskID.Value, n.a.ID()))
+		n.expect(warm.TaskID.Value, mesos.TASK_KILLED)
+		pid := n.a.Executors()[0].PID
+		idle := rssKiB(b, pid)
+
+		var tasks []mesos.TaskInfo
+		for i := range pods {
+			tasks = append(tasks, n.podTask(b, sleeper(fmt.Sprintf("many-%d", i)), nil))
+		}
+		start := time.Now()
+		n.launch(tasks...)
+		n.ackUntil(b, tasks, mesos.TASK_RUNNING)
+		up := time.Since(start)
+		loaded := rssKiB(b, pid)
+
+		start = time.Now()
+		n.sched.Must(calls.Shutdown(n.exID, n.a.ID()))
+		n.ackUntil(b, tasks, mesos.TASK_KILLED)
+		down := time.Since(start)
+		b.ReportMetric(pods/up.Seconds(), "pods/s")
+		b.ReportMetric(down.Seconds(), "shutdown-s")
+		b.ReportMetric(idle/1024, "idle-rss-MiB")
+		b.ReportMetric(loaded/1024, "rss-100-pods-MiB")
+	}
+}
