@@ -422,7 +422,13 @@ func (p *PodCgroup) Delete(ctx context.Context) error {
 	if pids, err := p.Procs(); err == nil && len(pids) > 0 {
 		return fmt.Errorf("delete cgroup %s: %d processes still in it", p.path, len(pids))
 	}
-	for _, d := range p.m.dirs(p.path) {
+	dirs := p.m.dirs(p.path)
+	if !p.m.cfg.Unified {
+		// On a hybrid host runc also makes the containers' cgroups in the
+		// unified hierarchy, which holds no controller: remove them too.
+		dirs = append(dirs, filepath.Join(p.m.cfg.Root, "unified", p.path))
+	}
+	for _, d := range dirs {
 		if err := removeTree(ctx, d); err != nil {
 			return fmt.Errorf("delete cgroup %s: %w", p.path, err)
 		}

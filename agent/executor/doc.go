@@ -30,10 +30,13 @@
 //     sends no SIGTERM and kills the whole cgroup at the grace period), then
 //     TASK_KILLED for every live task, then Run returns nil.
 //   - With no live task for the suicide timeout, Run returns nil.
+//   - Static pods packed in ExecutorInfo.data (staticpods.Pack) start at
+//     the first SUBSCRIBED; they are not tasks and send no updates; one
+//     that cannot run is logged and skipped.
 //
 // The node side (Docker, cgroups, the pod manager) is started by the
 // caller's StartNode at the first SUBSCRIBED, when the Mesos container id
 // that the ownership labels carry is known.
 //
-// Imports: agent/pods, cgroups, podspec. Never scheduler.
+// Imports: agent/pods, cgroups, podspec, staticpods. Never scheduler.
 package executor

@@ -24,6 +24,7 @@ import (
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/cgroups"
 	"github.com/k8sm/k8sm/podspec"
+	"github.com/k8sm/k8sm/staticpods"
 )
 
 // Pods is what the executor needs of the node's pod manager
@@ -389,7 +390,52 @@ func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed)
 	}
 	e.pods = p
 	e.log.Info("subscribed to the agent", "agent", e.id.AgentID, "hostname", s.AgentInfo.Hostname)
+	e.startStaticPods(s.ExecutorInfo.Data)
 	return nil
+}
+
+// startStaticPods runs the static pods the scheduler packed into
+// ExecutorInfo.data (shared/DESIGN.md "Static pods"). They are not Mesos
+// tasks: they send no updates and run until the executor stops. A pod that
+// cannot run is logged and skipped; the others run.
+func (e *Executor) startStaticPods(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	static, err := staticpods.Unpack(data)
+	if err != nil {
+		e.log.Error("static pods in ExecutorInfo.data cannot be read; none started", "err", err)
+		return
+	}
+	for _, pod := range static {
+		podspec.Default(pod, e.cfg.Defaults)
+		log := e.log.With("static_pod", pod.Namespace+"/"+pod.Name, "uid", pod.UID)
+		if err := podspec.Validate(pod, e.cfg.Policy); err != nil {
+			log.Error("static pod refused", "err", err)
+			continue
+		}
+		if pod.UID == "" {
+			// staticpods.Load gives every pod a content-derived UID.
+			log.Error("static pod refused: metadata.uid is empty (pack what staticpods.Load returns)")
+			continue
+		}
+		if err := e.pods.Launch(pod, StaticTaskID(pod), e.limits(pod)); err != nil {
+			log.Error("static pod not started", "err", err)
+			continue
+		}
+		log.Info("static pod started")
+	}
+}
+
+// StaticTaskID is the task id label of a static pod's containers: static
+// pods are not Mesos tasks.
+func StaticTaskID(pod *v1.Pod) string { return "static." + string(pod.UID) }
+
+// limits are a pod cgroup's: the pod's summed limits plus the sandbox.
+func (e *Executor) limits(pod *v1.Pod) cgroups.Limits {
+	cpus, mem := podspec.Resources(pod)
+	milli := int64(cpus * 1000)
+	return cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem + e.cfg.PodOverheadBytes}
 }
 
 // launch accepts a task whose data is a pod (shared/DESIGN.md "Task data").
@@ -427,10 +473,7 @@ func (e *Executor) launch(info mesos.TaskInfo) {
 	log = log.With("pod", pod.Namespace+"/"+pod.Name, "uid", t.uid)
 	t.status = v1.PodStatus{Phase: v1.PodPending}
 	e.update(t, mesos.TASK_STARTING, nil, "")
-	cpus, mem := podspec.Resources(pod)
-	milli := int64(cpus * 1000)
-	limits := cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem + e.cfg.PodOverheadBytes}
-	if err := e.pods.Launch(pod, id, limits); err != nil {
+	if err := e.pods.Launch(pod, id, e.limits(pod)); err != nil {
 		log.Error("pod launch failed", "err", err)
 		delete(e.byUID, t.uid)
 		e.update(t, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED.Enum(), "launch pod: "+err.Error())
@@ -443,7 +486,7 @@ func (e *Executor) launch(info mesos.TaskInfo) {
 		<-done
 		e.send(podGone{id})
 	}()
-	log.Info("pod accepted", "cpus", cpus, "mem_bytes", mem)
+	log.Info("pod accepted")
 }
 
 func (e *Executor) kill(id string, policy *mesos.KillPolicy) {

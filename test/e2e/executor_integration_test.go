@@ -31,6 +31,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/podspec"
+	"github.com/k8sm/k8sm/staticpods"
 	mesosd "github.com/k8sm/k8sm/test/mesos"
 	"github.com/k8sm/k8sm/test/testenv"
 )
@@ -524,4 +526,49 @@ func TestKilledExecutorIsReplacedAndReaped(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestStaticPodsRunWithTheExecutor: pods packed into ExecutorInfo.data run
+// as soon as the executor subscribes, beside its tasks, and stop with it.
+func TestStaticPodsRunWithTheExecutor(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	// As the scheduler ships them: read by staticpods.Load (which gives
+	// each a content-derived UID), packed into ExecutorInfo.data.
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: node-agent, namespace: default}\nspec:\n  containers:\n  - name: c\n    image: " +
+		testenv.BusyboxImage + "\n    command: [sh, -c, \"trap 'exit 0' TERM; while :; do sleep 0.2; done\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "node-agent.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := staticpods.Load(dir, staticpods.Options{Defaults: podspec.StandardDefaults()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pods) != 1 {
+		t.Fatalf("loaded %d static pods, skipped %v", len(res.Pods), res.Skipped)
+	}
+	data, err := staticpods.Pack(res.Pods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.exInfo.Data = data
+	task := n.podTask(t, stubbornPod("task-pod"), nil)
+	n.launch(task)
+	n.expect(task.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(task.TaskID.Value, mesos.TASK_RUNNING)
+	waitFor(t, "the static pod's container running", func() bool {
+		for _, c := range n.containersOf(t) {
+			if c.Labels[runtime.LabelPodName] == "node-agent" && c.Labels[runtime.LabelContainerName] == "c" && c.State == "running" &&
+				strings.HasPrefix(c.Labels[runtime.LabelTaskID], "static.") {
+				return true
+			}
+		}
+		return false
+	})
+	n.sched.Must(calls.Shutdown(n.exID, n.a.ID()))
+	n.expect(task.TaskID.Value, mesos.TASK_KILLED)
+	waitFor(t, "every container gone, the static pod's too", func() bool { return len(n.containersOf(t)) == 0 })
 }

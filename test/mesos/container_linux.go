@@ -150,7 +150,13 @@ func (c *cgroupContainer) destroy() error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var errs []error
-	for _, d := range c.dirs {
+	dirs := c.dirs
+	if c.v1 != nil {
+		// On a hybrid host runc makes the cgroups of Docker containers
+		// parented in ours in the unified hierarchy too.
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup/unified", c.path))
+	}
+	for _, d := range dirs {
 		if err := testenv.RemoveCgroupTree(d); err != nil {
 			errs = append(errs, err)
 		}
