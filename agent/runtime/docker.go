@@ -31,6 +31,11 @@ type Config struct {
 	Endpoint    string        // e.g. unix:///var/run/docker.sock
 	CallTimeout time.Duration // bound of every non-waiting call; default 30s
 	PullTimeout time.Duration // bound of one image pull; default 5m
+	// MaxParallelCreates bounds the container creates and starts in flight
+	// at once (default 4). A burst of pods otherwise sends dockerd hundreds
+	// of concurrent calls, which on a small node run past CallTimeout and
+	// fail pods that a queue would have started.
+	MaxParallelCreates int
 }
 
 // Docker is the adapter. It is safe for concurrent use.
@@ -47,6 +52,8 @@ type Docker struct {
 	pull func(ctx context.Context, ref string) error
 	// Pulls counts pulls actually started (after de-duplication).
 	Pulls atomic.Int64
+
+	slots chan struct{} // MaxParallelCreates tokens
 }
 
 // Errors.
@@ -76,17 +83,31 @@ func New(cfg Config, log *slog.Logger) (*Docker, error) {
 	if cfg.PullTimeout <= 0 {
 		cfg.PullTimeout = 5 * time.Minute
 	}
+	if cfg.MaxParallelCreates <= 0 {
+		cfg.MaxParallelCreates = 4
+	}
 	c, err := client.NewClientWithOpts(client.WithHost(cfg.Endpoint), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", cfg.Endpoint, err)
 	}
-	d := &Docker{c: c, cfg: cfg, log: log, inflight: map[string]*pullCall{}}
+	d := &Docker{c: c, cfg: cfg, log: log, inflight: map[string]*pullCall{}, slots: make(chan struct{}, cfg.MaxParallelCreates)}
 	d.pull = d.pullImage
 	return d, nil
 }
 
 // Close releases the client's connections.
 func (d *Docker) Close() error { return d.c.Close() }
+
+// slot waits for one of the MaxParallelCreates tokens; the call's own
+// timeout starts once it has one. It blocks until then or ctx ends.
+func (d *Docker) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case d.slots <- struct{}{}:
+		return func() { <-d.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 func (d *Docker) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	d.ready(ctx)
@@ -313,6 +334,11 @@ func (d *Docker) Create(ctx context.Context, s ContainerSpec) (string, error) {
 	for _, m := range s.Mounts {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
+	release, err := d.slot(ctx)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", s.Name, err)
+	}
+	defer release()
 	ctx, cancel := d.call(ctx)
 	defer cancel()
 	r, err := d.c.ContainerCreate(ctx, cfg, hc, nil, nil, s.Name)
@@ -324,6 +350,11 @@ func (d *Docker) Create(ctx context.Context, s ContainerSpec) (string, error) {
 
 // Start starts a created container.
 func (d *Docker) Start(ctx context.Context, id string) error {
+	release, err := d.slot(ctx)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", short(id), err)
+	}
+	defer release()
 	ctx, cancel := d.call(ctx)
 	defer cancel()
 	if err := d.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
