@@ -413,14 +413,21 @@ func TestReconcileUnknownTasks(t *testing.T) {
 	plain.Update("x", mesos.TASK_LOST)
 }
 
-func TestAgentRestartWithCheckpointing(t *testing.T) {
-	c := newCluster(t, func(a *AgentConfig) { a.ExecutorReregistrationTimeout = 10 * time.Second })
-	info := frameworkInfo("ckpt")
+// runCheckpointed subscribes a checkpointing framework and runs task t1
+// on executor ex1.
+func runCheckpointed(t *testing.T, c *cluster, name string) (*Scheduler, ExecutorState) {
+	t.Helper()
+	info := frameworkInfo(name)
 	info.Checkpoint = ptr(true)
 	s := subscribe(t, c, info, protobuf())
 	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
 	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
-	es := c.executor(t, "ex1")
+	return s, c.executor(t, "ex1")
+}
+
+func TestAgentRestartWithCheckpointing(t *testing.T) {
+	c := newCluster(t, func(a *AgentConfig) { a.ExecutorReregistrationTimeout = 10 * time.Second })
+	s, es := runCheckpointed(t, c, "ckpt")
 	env := readSandbox(t, es.Directory, "env.txt")
 	for _, want := range []string{"MESOS_CHECKPOINT=1", "MESOS_RECOVERY_TIMEOUT=15mins", "MESOS_SUBSCRIPTION_BACKOFF_MAX=10secs"} {
 		if !strings.Contains(env, want+"\n") {
@@ -453,12 +460,7 @@ func TestAgentRestartWithCheckpointing(t *testing.T) {
 
 func TestAgentRestartReregistrationTimeout(t *testing.T) {
 	c := newCluster(t, func(a *AgentConfig) { a.ExecutorReregistrationTimeout = 500 * time.Millisecond })
-	info := frameworkInfo("ckpt")
-	info.Checkpoint = ptr(true)
-	s := subscribe(t, c, info, protobuf())
-	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
-	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
-	es := c.executor(t, "ex1")
+	s, es := runCheckpointed(t, c, "ckpt")
 	// A frozen executor cannot re-subscribe.
 	if err := syscall.Kill(es.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -599,12 +601,7 @@ func TestTwoAgents(t *testing.T) {
 
 func TestAgentRestartRecoverCleanup(t *testing.T) {
 	c := newCluster(t, func(a *AgentConfig) { a.Recover = "cleanup" })
-	info := frameworkInfo("cleanup")
-	info.Checkpoint = ptr(true)
-	s := subscribe(t, c, info, protobuf())
-	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
-	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
-	es := c.executor(t, "ex1")
+	s, es := runCheckpointed(t, c, "cleanup")
 	if err := c.a.Restart(100 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
