@@ -34,6 +34,10 @@
 //     the first SUBSCRIBED; they are not tasks and send no updates; one
 //     that cannot run is logged and skipped.
 //
+// NodeAPI serves /healthz, /pods (a v1 PodList with status, from a view
+// the loop publishes) and /metrics (NewMetrics); the caller puts it on the
+// executor's root-only unix socket.
+//
 // The node side (Docker, cgroups, the pod manager) is started by the
 // caller's StartNode at the first SUBSCRIBED, when the Mesos container id
 // that the ownership labels carry is known.

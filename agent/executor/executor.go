@@ -76,6 +76,8 @@ type Config struct {
 	PodOverheadBytes int64
 	// CallTimeout bounds each call to the agent (default 5s).
 	CallTimeout time.Duration
+	// Metrics, when set, are kept up to date (see NewMetrics).
+	Metrics *Metrics
 }
 
 // Executor is the k8sm Mesos executor: the v1 executor API event loop
@@ -108,6 +110,9 @@ type Executor struct {
 	reportMu sync.Mutex
 	reports  map[string]report
 	poke     chan struct{}
+
+	viewMu sync.RWMutex
+	view   map[string]PodView // by task id: what the node API shows
 }
 
 type task struct {
@@ -121,6 +126,8 @@ type task struct {
 	// grace period passed) instead of TASK_KILLED.
 	failMsg string
 	timer   *time.Timer
+	// launchedAt is when LAUNCH arrived (the start latency metric).
+	launchedAt time.Time
 }
 
 type report struct {
@@ -194,6 +201,7 @@ func New(cfg Config, start StartNode, log *slog.Logger) (*Executor, error) {
 		quit:       make(chan struct{}),
 		reports:    map[string]report{},
 		poke:       make(chan struct{}, 1),
+		view:       map[string]PodView{},
 	}, nil
 }
 
@@ -350,7 +358,10 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 		e.kill(ev.Kill.TaskID.Value, ev.Kill.KillPolicy)
 	case executor.Event_ACKNOWLEDGED:
 		a := ev.Acknowledged
-		e.book.Acked(a.TaskID.Value, a.UUID)
+		if e.book.Acked(a.TaskID.Value, a.UUID) && e.cfg.Metrics != nil {
+			e.cfg.Metrics.UpdatesAcked.Inc()
+			e.cfg.Metrics.UpdatesPending.Set(float64(e.book.Pending()))
+		}
 		if t := e.tasks[a.TaskID.Value]; t != nil && terminal(t.state) && e.book.PendingFor(a.TaskID.Value) == 0 && t.uid != "" && e.byUID[t.uid] != t {
 			// Terminal, acknowledged, its pod gone: nothing left to track.
 			delete(e.tasks, a.TaskID.Value)
@@ -446,7 +457,7 @@ func (e *Executor) launch(info mesos.TaskInfo) {
 		return
 	}
 	e.book.Launched(info)
-	t := &task{info: info, state: mesos.TASK_STAGING}
+	t := &task{info: info, state: mesos.TASK_STAGING, launchedAt: time.Now()}
 	e.tasks[id] = t
 	log := e.log.With("task", id)
 	if e.pods == nil {
@@ -573,10 +584,14 @@ func (e *Executor) drainReports() {
 		t.status = r.st
 		v := TaskVerdict(t.state, r.s)
 		if v.State == t.state {
+			e.publish(t) // a new pod status in the same task state
 			continue
 		}
-		if v.State == mesos.TASK_RUNNING && t.timer != nil {
-			t.timer.Stop()
+		if v.State == mesos.TASK_RUNNING {
+			if t.timer != nil {
+				t.timer.Stop()
+			}
+			e.observeStart(t)
 		}
 		e.update(t, v.State, v.Reason, v.Message)
 	}
@@ -603,6 +618,10 @@ func (e *Executor) update(t *task, state mesos.TaskState, reason *mesos.TaskStat
 	call := calls.Update(st)
 	e.book.Made(*call.Update)
 	t.state = state
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.UpdatesSent.Inc()
+	}
+	e.publish(t)
 	e.log.Info("task update", "task", t.info.TaskID.Value, "state", state, "message", msg)
 	if !e.connected {
 		return

@@ -4,8 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 
@@ -30,6 +36,7 @@ type executorOptions struct {
 	pauseImage        string
 	hostIP            string
 	logLevel          string
+	nodeAPIDir        string
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -73,6 +80,8 @@ with --kubeconfig, to the Kubernetes API server.`,
 		"image of each pod's sandbox container, which holds the pod's network namespace and host ports")
 	f.StringVar(&o.hostIP, "host-ip", "",
 		"IP address pods' host ports are published on (default: the address of MESOS_AGENT_ENDPOINT)")
+	f.StringVar(&o.nodeAPIDir, "node-api-dir", "/run/k8sm/executors",
+		"directory of the node API's root-only unix socket <container-id>.sock (/healthz, /pods, /metrics); removed on exit")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
 }
@@ -101,10 +110,20 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 		LaunchGracePeriod: o.launchGracePeriod,
 		SuicideTimeout:    o.suicideTimeout,
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = executor.NewMetrics(reg)
 	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, log), log)
 	if err != nil {
 		return err
 	}
+	// The Mesos container id is the last element of MESOS_DIRECTORY
+	// (src/slave/paths.cpp:291).
+	stop, err := serveNodeAPI(filepath.Join(o.nodeAPIDir, filepath.Base(env.Directory)+".sock"), ex.NodeAPI(reg), log)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	log.Info("k8sm executor starting", "version", version, "agent", env.AgentEndpoint, "checkpoint", env.Checkpoint,
 		"shutdown_grace_period", env.ExecutorShutdownGracePeriod)
 	if err := ex.Run(ctx); err != nil {
@@ -112,6 +131,30 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 	}
 	log.Info("k8sm executor done")
 	return nil
+}
+
+// serveNodeAPI serves h on a root-only unix socket at path until stop,
+// which also removes the socket.
+func serveNodeAPI(path string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("node API: %w", err)
+	}
+	_ = os.Remove(path) // a stale socket of an executor that was killed
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("node API: listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("node API: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("node API listening", "socket", path)
+	return func() {
+		_ = srv.Close()
+		_ = os.Remove(path)
+	}, nil
 }
 
 func (o *executorOptions) validate() error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,13 +69,14 @@ type node struct {
 	exInfo  mesos.ExecutorInfo
 	exID    string
 	workDir string
+	apiDir  string // the executors' node API sockets
 }
 
 func newNode(t testing.TB, grace time.Duration) *node {
 	t.Helper()
 	dc := testenv.RequireDocker(t)
 	root := testenv.NewMesosCgroup(t)
-	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
+	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), apiDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
 	m, err := mesosd.NewMaster(mesosd.MasterConfig{AllocationInterval: 50 * time.Millisecond,
 		Log: doubleLog(t)})
 	if err != nil {
@@ -99,7 +101,8 @@ func newNode(t testing.TB, grace time.Duration) *node {
 	}
 	n.m = m
 	args := []string{agentBinary, "executor", "--docker-endpoint", testenv.DockerHost, "--pause-image", testenv.PauseImage,
-		"--cgroup-root", root.Path, "--host-ip", "127.0.0.1", "--log-level", "debug", "--launch-grace-period", "1m"}
+		"--cgroup-root", root.Path, "--host-ip", "127.0.0.1", "--log-level", "debug", "--launch-grace-period", "1m",
+		"--node-api-dir", n.apiDir}
 	n.exInfo = mesos.ExecutorInfo{
 		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: n.exID}, Name: ptr("k8sm"),
 		Command:   &mesos.CommandInfo{Value: &agentBinary, Shell: ptr(false), Arguments: args},
@@ -250,6 +253,23 @@ func (n *node) containersOf(t testing.TB) []container.Summary {
 	return out
 }
 
+// nodeAPI GETs path from the executor's node API socket.
+func (n *node) nodeAPI(t testing.TB, containerID, path string) (int, string) {
+	t.Helper()
+	sock := filepath.Join(n.apiDir, containerID+".sock")
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := c.Get("http://executor" + path)
+	if err != nil {
+		t.Fatalf("node API %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(mesosd.Wait)
@@ -312,6 +332,26 @@ func TestPodLaunchRunKill(t *testing.T) {
 				t.Errorf("container %s runs in %s, outside %s", c.Labels[runtime.LabelContainerName], line, want)
 			}
 		}
+	}
+
+	// The node API, on the executor's root-only socket.
+	if fi, err := os.Stat(filepath.Join(n.apiDir, es.ContainerID+".sock")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("node API socket: %v %v, want mode 0600", fi, err)
+	}
+	if code, body := n.nodeAPI(t, es.ContainerID, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	code, body := n.nodeAPI(t, es.ContainerID, "/pods")
+	var list v1.PodList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil {
+		t.Fatalf("/pods: %d %v %q", code, err, body)
+	}
+	if len(list.Items) != 1 || list.Items[0].UID != pod.UID || list.Items[0].Status.Phase != v1.PodRunning {
+		t.Fatalf("/pods lists %+v, want the web pod Running", list.Items)
+	}
+	if _, metrics := n.nodeAPI(t, es.ContainerID, "/metrics"); !strings.Contains(metrics, "k8sm_executor_status_updates_sent_total 2") ||
+		!strings.Contains(metrics, `k8sm_executor_tasks{state="TASK_RUNNING"} 1`) || !strings.Contains(metrics, "k8sm_executor_pod_start_seconds_count 1") {
+		t.Fatalf("/metrics lacks the executor's figures:\n%s", metrics)
 	}
 
 	n.sched.Must(calls.Kill(id, n.a.ID()))
@@ -385,6 +425,9 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(es.Directory, "stderr"))
 	if !strings.Contains(string(b), "k8sm executor done") {
 		t.Fatalf("the executor did not finish by itself (killed at the grace period?):\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(n.apiDir, es.ContainerID+".sock")); err == nil {
+		t.Fatal("the node API socket is left after the executor's exit")
 	}
 	t.Logf("SHUTDOWN of %d SIGTERM-ignoring pods: all TASK_KILLED after %v (grace %v)", pods, took, grace)
 }
