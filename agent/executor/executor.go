@@ -52,11 +52,20 @@ type Identity struct {
 // it never blocks.
 type Report func(uid string, st v1.PodStatus, s pods.State)
 
+// Node is what StartNode brings up.
+type Node struct {
+	Pods Pods
+	// PodStatus, when set, gets every task pod's newest status (the API
+	// server reporter); it must not block.
+	PodStatus func(pod *v1.Pod, st v1.PodStatus)
+}
+
 // StartNode brings the node side up once the executor knows its identity
 // (at the first SUBSCRIBED): the Docker runtime, the pod cgroups below the
-// executor's, the pod manager running with report, and the reaping of
-// containers no longer ours. It is called once; ctx ends with Run.
-type StartNode func(ctx context.Context, id Identity, report Report) (Pods, error)
+// executor's, the pod manager running with report, the reaping of
+// containers no longer ours and, with an API server, the Node and pod
+// status reporter. It is called once; ctx ends with Run.
+type StartNode func(ctx context.Context, id Identity, report Report) (Node, error)
 
 // Config configures the executor. Only cmd/ fills it, from the MESOS_*
 // environment (mesos-go config.FromEnv) and flags.
@@ -110,6 +119,8 @@ type Executor struct {
 	reportMu sync.Mutex
 	reports  map[string]report
 	poke     chan struct{}
+
+	podStatus func(*v1.Pod, v1.PodStatus)
 
 	viewMu sync.RWMutex
 	view   map[string]PodView // by task id: what the node API shows
@@ -395,11 +406,11 @@ func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed)
 		Agent: s.AgentInfo, Executor: s.ExecutorInfo,
 	}
 	e.log = e.log.With("container", e.id.ContainerID)
-	p, err := e.start(ctx, e.id, e.Report)
+	node, err := e.start(ctx, e.id, e.Report)
 	if err != nil {
 		return fmt.Errorf("start the node side: %w", err)
 	}
-	e.pods = p
+	e.pods, e.podStatus = node.Pods, node.PodStatus
 	e.log.Info("subscribed to the agent", "agent", e.id.AgentID, "hostname", s.AgentInfo.Hostname)
 	e.startStaticPods(s.ExecutorInfo.Data)
 	return nil

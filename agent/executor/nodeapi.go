@@ -63,6 +63,9 @@ func (e *Executor) Pods() []PodView {
 // publish refreshes the node API's view of a task and the metrics; the
 // loop calls it whenever a task changes.
 func (e *Executor) publish(t *task) {
+	if t.pod != nil && e.podStatus != nil {
+		e.podStatus(t.pod, t.status)
+	}
 	if t.pod != nil {
 		e.viewMu.Lock()
 		if terminal(t.state) {

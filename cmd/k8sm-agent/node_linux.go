@@ -9,77 +9,160 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/kubenode"
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
+	"github.com/k8sm/k8sm/podspec"
 )
 
 // nodeStarter wires the real node side for the executor: the Docker
 // adapter, pod cgroups below the executor's Mesos cgroup, the pod manager,
 // and the reaping of containers of dead executors.
 func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Logger) executor.StartNode {
-	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Pods, error) {
-		rt, err := runtime.New(runtime.Config{Endpoint: o.dockerEndpoint}, log)
+	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Node, error) {
+		pods, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
 		if err != nil {
-			return nil, err
+			return executor.Node{}, err
 		}
-		info, err := rt.Info(ctx)
+		node := executor.Node{Pods: pods}
+		if o.kubeconfig == "" {
+			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
+			return node, nil
+		}
+		rep, err := startReporter(ctx, o, id, hostIP(o, agentEndpoint), log)
 		if err != nil {
-			return nil, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
+			return executor.Node{}, err
 		}
-		if _, err := cgroups.DockerParent("/probe", info.CgroupDriver); err != nil {
-			return nil, err
-		}
-		unified := cgroups.HostUnified()
-		paths, err := cgroups.Self("/proc")
-		if err != nil {
-			return nil, err
-		}
-		parent, err := paths.Executor(unified)
-		if err != nil {
-			return nil, err
-		}
-		// On cgroup v2 Mesos runs the executor in <container>/leaf.
-		parent = strings.TrimSuffix(parent, "/leaf")
-		if want := "/" + strings.Trim(o.cgroupRoot, "/") + "/"; !strings.HasPrefix(parent+"/", want) {
-			return nil, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
-		}
-		cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
-		if err != nil {
-			return nil, err
-		}
-		if err := cg.EnterLeaf(os.Getpid()); err != nil {
-			return nil, err
-		}
-		hostIP := o.hostIP
-		if hostIP == "" {
-			hostIP, _, _ = net.SplitHostPort(agentEndpoint)
-		}
-		owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
-		mgr := pods.NewManager(pods.ManagerConfig{Worker: pods.WorkerConfig{
-			Machine:      pods.Config{BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
-			Spec:         pods.SpecOptions{Owner: owner, HostIP: hostIP, PauseImage: o.pauseImage, VolumeRoot: filepath.Join(sandbox, "pods")},
-			DockerDriver: info.CgroupDriver,
-		}}, rt, pods.CgroupsOf(cg), log, report)
-		go func() {
-			if err := mgr.Run(ctx); err != nil && ctx.Err() == nil {
-				log.Error("pod manager ended", "err", err)
-			}
-		}()
-		// A new executor owns no pod yet: every container of an earlier
-		// executor container of this framework is an orphan.
-		if _, err := mgr.Adopt(ctx, nil); err != nil {
-			log.Warn("adopt at start", "err", err)
-		}
-		r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID,
-			Tasks: func() map[string]bool { return map[string]bool{} }}
-		if _, err := r.Pass(ctx, time.Now()); err != nil {
-			log.Warn("reap at start", "err", err)
-		}
-		return mgr, nil
+		node.PodStatus = rep.PodStatus
+		return node, nil
 	}
+}
+
+func hostIP(o *executorOptions, agentEndpoint string) string {
+	if o.hostIP != "" {
+		return o.hostIP
+	}
+	h, _, _ := net.SplitHostPort(agentEndpoint)
+	return h
+}
+
+// startPods brings up Docker, the pod cgroups and the pod manager.
+func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint string, id executor.Identity, report executor.Report, log *slog.Logger) (executor.Pods, error) {
+	rt, err := runtime.New(runtime.Config{Endpoint: o.dockerEndpoint}, log)
+	if err != nil {
+		return nil, err
+	}
+	info, err := rt.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
+	}
+	if _, err := cgroups.DockerParent("/probe", info.CgroupDriver); err != nil {
+		return nil, err
+	}
+	unified := cgroups.HostUnified()
+	paths, err := cgroups.Self("/proc")
+	if err != nil {
+		return nil, err
+	}
+	parent, err := paths.Executor(unified)
+	if err != nil {
+		return nil, err
+	}
+	// On cgroup v2 Mesos runs the executor in <container>/leaf.
+	parent = strings.TrimSuffix(parent, "/leaf")
+	if want := "/" + strings.Trim(o.cgroupRoot, "/") + "/"; !strings.HasPrefix(parent+"/", want) {
+		return nil, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
+	}
+	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.EnterLeaf(os.Getpid()); err != nil {
+		return nil, err
+	}
+	hostIP := hostIP(o, agentEndpoint)
+	owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
+	mgr := pods.NewManager(pods.ManagerConfig{Worker: pods.WorkerConfig{
+		Machine:      pods.Config{BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
+		Spec:         pods.SpecOptions{Owner: owner, HostIP: hostIP, PauseImage: o.pauseImage, VolumeRoot: filepath.Join(sandbox, "pods")},
+		DockerDriver: info.CgroupDriver,
+	}}, rt, pods.CgroupsOf(cg), log, report)
+	go func() {
+		if err := mgr.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("pod manager ended", "err", err)
+		}
+	}()
+	// A new executor owns no pod yet: every container of an earlier
+	// executor container of this framework is an orphan.
+	if _, err := mgr.Adopt(ctx, nil); err != nil {
+		log.Warn("adopt at start", "err", err)
+	}
+	r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID,
+		Tasks: func() map[string]bool { return map[string]bool{} }}
+	if _, err := r.Pass(ctx, time.Now()); err != nil {
+		log.Warn("reap at start", "err", err)
+	}
+	return mgr, nil
+}
+
+// startReporter registers this agent as a Node (named after its
+// hostname, the node identity's name) and starts the lease, NodeReady
+// heartbeat and pod status writes.
+func startReporter(ctx context.Context, o *executorOptions, id executor.Identity, ip string, log *slog.Logger) (*kubenode.Reporter, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
+	}
+	name := id.Agent.Hostname
+	labels := map[string]string{"kubernetes.io/hostname": name}
+	for _, a := range id.Agent.Attributes {
+		var v string
+		switch {
+		case a.Text != nil:
+			v = a.Text.Value
+		case a.Scalar != nil:
+			v = strconv.FormatFloat(a.Scalar.Value, 'f', -1, 64)
+		default:
+			continue
+		}
+		key := "k8sm.io/attribute-" + a.Name
+		if len(validation.IsQualifiedName(key)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			log.Warn("agent attribute not usable as a Node label; skipped", "attribute", a.Name, "value", v)
+			continue
+		}
+		labels[key] = v
+	}
+	cpus, mem, _ := podspec.FromMesos(id.Agent.Resources)
+	ecpus, emem, _ := podspec.FromMesos(id.Executor.Resources)
+	capacity := v1.ResourceList{
+		v1.ResourceCPU:    *resource.NewMilliQuantity(int64((cpus-ecpus)*1000), resource.DecimalSI),
+		v1.ResourceMemory: *resource.NewQuantity(mem-emem, resource.BinarySI),
+		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	rep, err := kubenode.New(kubenode.Config{NodeName: name, Labels: labels, Capacity: capacity, HostIP: ip}, cs, log)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := rep.Run(ctx); err != nil {
+			log.Error("API server reporter ended: no Node and pod status updates", "err", err)
+		}
+	}()
+	return rep, nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func nodeStarter(*executorOptions, string, string, *slog.Logger) executor.StartNode {
-	return func(context.Context, executor.Identity, executor.Report) (executor.Pods, error) {
-		return nil, errors.ErrUnsupported
+	return func(context.Context, executor.Identity, executor.Report) (executor.Node, error) {
+		return executor.Node{}, errors.ErrUnsupported
 	}
 }

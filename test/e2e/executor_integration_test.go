@@ -74,6 +74,13 @@ type node struct {
 
 func newNode(t testing.TB, grace time.Duration) *node {
 	t.Helper()
+	return newNamedNode(t, grace, "e2e-node")
+}
+
+// newNamedNode is a node whose agent has hostname and attributes
+// rack:r1;zone:z1; extra are more executor flags.
+func newNamedNode(t testing.TB, grace time.Duration, hostname string, extra ...string) *node {
+	t.Helper()
 	dc := testenv.RequireDocker(t)
 	root := testenv.NewMesosCgroup(t)
 	n := &node{dc: dc, root: root, port: testenv.FreeTCPPort(t), workDir: t.TempDir(), apiDir: t.TempDir(), exID: "k8sm-e2e-" + testenv.RandomName(6)}
@@ -90,8 +97,12 @@ func newNode(t testing.TB, grace time.Duration) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attrs, err := mesosd.ParseAttributes("rack:r1;zone:z1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n.a, err = m.AddAgent(mesosd.AgentConfig{
-		Hostname: "e2e-node", Resources: res, WorkDir: n.workDir,
+		Hostname: hostname, Resources: res, Attributes: attrs, WorkDir: n.workDir,
 		Cgroups: true, CgroupRoot: strings.TrimPrefix(root.Path, "/"),
 		ExecutorShutdownGracePeriod: grace, StatusUpdateRetryMin: 200 * time.Millisecond, StatusUpdateRetryMax: time.Second,
 		ExecutorEnv: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -103,6 +114,7 @@ func newNode(t testing.TB, grace time.Duration) *node {
 	args := []string{agentBinary, "executor", "--docker-endpoint", testenv.DockerHost, "--pause-image", testenv.PauseImage,
 		"--cgroup-root", root.Path, "--host-ip", "127.0.0.1", "--log-level", "debug", "--launch-grace-period", "1m",
 		"--node-api-dir", n.apiDir}
+	args = append(args, extra...)
 	n.exInfo = mesos.ExecutorInfo{
 		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: n.exID}, Name: ptr("k8sm"),
 		Command:   &mesos.CommandInfo{Value: &agentBinary, Shell: ptr(false), Arguments: args},

@@ -1,0 +1,87 @@
+//go:build integration && linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sm/k8sm/test/testenv"
+)
+
+// TestNodeAndPodStatusInTheAPIServer: with --kubeconfig the executor, as
+// system:node:k8sm-node3, registers its Node (attribute labels, capacity,
+// Ready), keeps a Lease, and writes its pod's status, which any API client
+// (kubectl get pod -o yaml) then sees.
+func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
+	const nodeName = "k8sm-node3"
+	admin := testenv.RequireKube(t)
+	testenv.RequireKubeAs(t, "system:node:"+nodeName)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Nodes().Delete(context.Background(), nodeName, metav1.DeleteOptions{})
+		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
+	})
+	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName))
+
+	// The pod as the scheduler binds it: in the API server, on this node.
+	want := sleeper(testenv.RandomName(4))
+	want.UID = ""
+	want.Spec.NodeName = nodeName
+	created, err := admin.CoreV1().Pods("default").Create(ctx, want, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = admin.CoreV1().Pods("default").Delete(context.Background(), created.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
+	created.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
+	created.ManagedFields = nil
+	data, err := json.Marshal(created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := n.podTask(t, created, data)
+	n.launch(task)
+	n.expect(task.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(task.TaskID.Value, mesos.TASK_RUNNING)
+
+	waitFor(t, "the Node Ready with the agent's attributes", func() bool {
+		node, err := admin.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil || node.Labels["k8sm.io/attribute-rack"] != "r1" || node.Labels["kubernetes.io/hostname"] != nodeName {
+			return false
+		}
+		cpu := node.Status.Capacity[v1.ResourceCPU]
+		for _, c := range node.Status.Conditions {
+			if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue && cpu.MilliValue() == 63750 {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "the node Lease", func() bool {
+		l, err := admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Get(ctx, nodeName, metav1.GetOptions{})
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == nodeName && len(l.OwnerReferences) == 1
+	})
+	waitFor(t, "the pod Running in the API server", func() bool {
+		p, err := admin.CoreV1().Pods("default").Get(ctx, created.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == v1.PodRunning && len(p.Status.ContainerStatuses) == 1 &&
+			p.Status.ContainerStatuses[0].State.Running != nil && p.Status.HostIP == "127.0.0.1"
+	})
+
+	n.sched.Must(calls.Kill(task.TaskID.Value, n.a.ID()))
+	n.expect(task.TaskID.Value, mesos.TASK_KILLED)
+	waitFor(t, "the killed pod's final status in the API server", func() bool {
+		p, err := admin.CoreV1().Pods("default").Get(ctx, created.Name, metav1.GetOptions{})
+		return err == nil && (p.Status.Phase == v1.PodFailed || p.Status.Phase == v1.PodSucceeded)
+	})
+}
