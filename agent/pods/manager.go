@@ -166,6 +166,18 @@ func (m *Manager) Pods() []string {
 	return uids
 }
 
+// Tasks is the set of task ids whose pods have a worker now (the
+// reaper's Tasks).
+func (m *Manager) Tasks() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]bool, len(m.pods))
+	for _, e := range m.pods {
+		out[e.w.cfg.Spec.TaskID] = true
+	}
+	return out
+}
+
 // ownLabel selects the containers of this executor.
 func (m *Manager) ownLabel() map[string]string {
 	return map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID}

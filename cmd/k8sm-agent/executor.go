@@ -37,6 +37,7 @@ type executorOptions struct {
 	hostIP            string
 	logLevel          string
 	nodeAPIDir        string
+	reapInterval      time.Duration
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -82,6 +83,8 @@ with --kubeconfig, to the Kubernetes API server.`,
 		"IP address pods' host ports are published on (default: the address of MESOS_AGENT_ENDPOINT)")
 	f.StringVar(&o.nodeAPIDir, "node-api-dir", "/run/k8sm/executors",
 		"directory of the node API's root-only unix socket <container-id>.sock (/healthz, /pods, /metrics); removed on exit")
+	f.DurationVar(&o.reapInterval, "reap-interval", time.Minute,
+		"how often orphan containers are removed (k8sm-labelled containers of dead executors or of tasks not running here, older than twice this)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
 }
@@ -173,6 +176,9 @@ func (o *executorOptions) validate() error {
 	}
 	if o.suicideTimeout <= 0 {
 		return fmt.Errorf("--suicide-timeout: must be > 0, got %s", o.suicideTimeout)
+	}
+	if o.reapInterval <= 0 {
+		return fmt.Errorf("--reap-interval: must be > 0, got %s", o.reapInterval)
 	}
 	if o.launchGracePeriod <= 0 {
 		return fmt.Errorf("--launch-grace-period: must be > 0, got %s", o.launchGracePeriod)

@@ -109,11 +109,25 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	if _, err := mgr.Adopt(ctx, nil); err != nil {
 		log.Warn("adopt at start", "err", err)
 	}
-	r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID,
-		Tasks: func() map[string]bool { return map[string]bool{} }}
+	// Then a level-triggered reaper: containers of dead executor
+	// containers, or of tasks no worker runs, older than a creation grace.
+	r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID, Tasks: mgr.Tasks}
 	if _, err := r.Pass(ctx, time.Now()); err != nil {
 		log.Warn("reap at start", "err", err)
 	}
+	r.Grace = 2 * o.reapInterval
+	go func() {
+		t := time.NewTicker(o.reapInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				_, _ = r.Pass(ctx, now) // the reaper logs its own failures, on edges
+			}
+		}
+	}()
 	return mgr, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/google/uuid"
@@ -626,4 +627,44 @@ func TestStaticPodsRunWithTheExecutor(t *testing.T) {
 	n.sched.Must(calls.Shutdown(n.exID, n.a.ID()))
 	n.expect(task.TaskID.Value, mesos.TASK_KILLED)
 	waitFor(t, "every container gone, the static pod's too", func() bool { return len(n.containersOf(t)) == 0 })
+}
+
+// TestPeriodicReaperRemovesOrphans: a container labelled as this live
+// executor's but of a task that does not run here is removed by the
+// periodic reaper; a container without k8sm labels is never touched.
+func TestPeriodicReaperRemovesOrphans(t *testing.T) {
+	n := newNamedNode(t, 5*time.Second, "e2e-node", "--reap-interval", "300ms")
+	task := n.podTask(t, stubbornPod("real"), nil)
+	n.launch(task)
+	n.expect(task.TaskID.Value, mesos.TASK_STARTING)
+	n.expect(task.TaskID.Value, mesos.TASK_RUNNING)
+	es := n.a.Executors()[0]
+	ctx := context.Background()
+	owner := runtime.Owner{FrameworkID: n.sched.ID, ExecutorID: n.exID, AgentID: n.a.ID(), ContainerID: es.ContainerID}
+	mk := func(name string, labels map[string]string) string {
+		c, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.BusyboxImage, Cmd: []string{"sleep", "1000"}, Labels: labels},
+			&container.HostConfig{}, nil, nil, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.dc.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		return c.ID
+	}
+	ghost := mk("k8sm-e2e-ghost-"+testenv.RandomName(4), runtime.Labels(owner, runtime.PodRef{TaskID: "pod.ghost", UID: "ghost", Name: "ghost", Namespace: "default"}, "c"))
+	stranger := mk("k8sm-e2e-stranger-"+testenv.RandomName(4), map[string]string{"io.k8sm.test": "not ours"})
+	waitFor(t, "the orphan reaped", func() bool {
+		_, err := n.dc.ContainerInspect(ctx, ghost)
+		return cerrdefs.IsNotFound(err)
+	})
+	if _, err := n.dc.ContainerInspect(ctx, stranger); err != nil {
+		t.Fatalf("a container without k8sm labels was touched: %v", err)
+	}
+	for _, c := range n.containersOf(t) {
+		if c.Labels[runtime.LabelTaskID] == task.TaskID.Value && c.State != "running" {
+			t.Fatalf("the live task's container %s is %s", c.Labels[runtime.LabelContainerName], c.State)
+		}
+	}
+	if len(n.containersOf(t)) != 2 {
+		t.Fatalf("the live task's sandbox and container should remain, found %d", len(n.containersOf(t)))
+	}
 }
