@@ -612,10 +612,7 @@ func (e *Executor) drainReports() {
 // data, books it until ACKNOWLEDGED, and sends it when connected. A send
 // that fails breaks the subscription: the next SUBSCRIBE carries it.
 func (e *Executor) update(t *task, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
-	data, err := json.Marshal(t.status)
-	if err != nil {
-		data = nil
-	}
+	data, _ := json.Marshal(t.status) // a PodStatus always marshals
 	u := uuid.New()
 	now := float64(time.Now().UnixNano()) / 1e9
 	st := mesos.TaskStatus{
@@ -629,9 +626,7 @@ func (e *Executor) update(t *task, state mesos.TaskState, reason *mesos.TaskStat
 	call := calls.Update(st)
 	e.book.Made(*call.Update)
 	t.state = state
-	if e.cfg.Metrics != nil {
-		e.cfg.Metrics.UpdatesSent.Inc()
-	}
+	e.countStates()
 	e.publish(t)
 	e.log.Info("task update", "task", t.info.TaskID.Value, "state", state, "message", msg)
 	if !e.connected {

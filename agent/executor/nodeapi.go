@@ -60,25 +60,33 @@ func (e *Executor) Pods() []PodView {
 	return out
 }
 
-// publish refreshes the node API's view of a task and the metrics; the
-// loop calls it whenever a task changes.
+// publish hands a task's newest pod status to the API server reporter and
+// refreshes the node API's view of it; the loop calls it whenever a task's
+// pod status changes.
 func (e *Executor) publish(t *task) {
-	if t.pod != nil && e.podStatus != nil {
+	if t.pod == nil {
+		return
+	}
+	if e.podStatus != nil {
 		e.podStatus(t.pod, t.status)
 	}
-	if t.pod != nil {
-		e.viewMu.Lock()
-		if terminal(t.state) {
-			delete(e.view, t.info.TaskID.Value)
-		} else {
-			e.view[t.info.TaskID.Value] = PodView{TaskID: t.info.TaskID.Value, State: t.state, Pod: t.pod, Status: t.status}
-		}
-		e.viewMu.Unlock()
+	e.viewMu.Lock()
+	if terminal(t.state) {
+		delete(e.view, t.info.TaskID.Value)
+	} else {
+		e.view[t.info.TaskID.Value] = PodView{TaskID: t.info.TaskID.Value, State: t.state, Pod: t.pod, Status: t.status}
 	}
+	e.viewMu.Unlock()
+}
+
+// countStates refreshes the metrics that change with a task's state; the
+// loop calls it after each update it makes.
+func (e *Executor) countStates() {
 	m := e.cfg.Metrics
 	if m == nil {
 		return
 	}
+	m.UpdatesSent.Inc()
 	m.UpdatesPending.Set(float64(e.book.Pending()))
 	counts := map[string]int{}
 	for _, tk := range e.tasks {

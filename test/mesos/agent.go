@@ -206,8 +206,6 @@ func (a *Agent) SetFaults(f *Faults) {
 	a.cfg.Faults = f
 }
 
-func (a *Agent) faults() *Faults { return a.Faults() }
-
 // Faults returns the agent's fault injection (nil: none).
 func (a *Agent) Faults() *Faults {
 	a.m.mu.Lock()
@@ -1161,7 +1159,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, call *executor
 		e.write(w)
 		return
 	}
-	s := newStream(mt, a.faults())
+	s := newStream(mt, a.Faults())
 	a.m.mu.Lock()
 	ex, e := a.lookup(call)
 	if e != nil {
