@@ -145,6 +145,25 @@ func (m *Manager) Load(podUID string) (*PodCgroup, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.load(p)
+}
+
+// StatsOf reads the usage of a cgroup below the executor's: rel "" is the
+// executor's cgroup itself (its pods included), "<pod uid>" a pod's,
+// "<pod uid>/<docker id>" a container's with Docker's cgroupfs driver.
+func (m *Manager) StatsOf(rel string) (Stats, error) {
+	if rel != "" && (path.IsAbs(rel) || path.Clean(rel) != rel || strings.HasPrefix(rel, "..")) {
+		return Stats{}, fmt.Errorf("cgroup stats: %q is not a path below the executor's cgroup", rel)
+	}
+	pc, err := m.load(path.Join(m.cfg.Parent, rel))
+	if err != nil {
+		return Stats{}, err
+	}
+	return pc.Stats()
+}
+
+func (m *Manager) load(p string) (*PodCgroup, error) {
+	var err error
 	if _, err := os.Stat(m.primaryDir(p)); err != nil {
 		return nil, fmt.Errorf("load cgroup %s: %w", p, err)
 	}
@@ -376,10 +395,14 @@ func (p *PodCgroup) procsSubsystem() cgroup1.Name {
 func (p *PodCgroup) KillAll(ctx context.Context) error {
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		pids, err := p.Procs()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && p.gone():
+			return nil
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENODEV):
+			// A child cgroup (a container's) was removed while we walked
+			// the tree: look again.
+			pids = []int{-1}
+		case err != nil:
 			return err
 		}
 		if len(pids) == 0 {
@@ -398,6 +421,17 @@ func (p *PodCgroup) KillAll(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// gone reports whether the pod cgroup's own directory no longer exists
+// (a vanished child is not that).
+func (p *PodCgroup) gone() bool {
+	dir := filepath.Join(p.m.cfg.Root, p.path)
+	if p.v2 == nil {
+		dir = filepath.Join(p.m.cfg.Root, string(p.procsSubsystem()), p.path)
+	}
+	_, err := os.Stat(dir)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // killFrozen freezes the v1 pod cgroup (when there is a freezer), SIGKILLs

@@ -34,6 +34,7 @@ func New(Config) (*Manager, error) { return nil, errors.ErrUnsupported }
 
 func (*Manager) Create(string, Limits) (*PodCgroup, error) { return nil, errors.ErrUnsupported }
 func (*Manager) Load(string) (*PodCgroup, error)           { return nil, errors.ErrUnsupported }
+func (*Manager) StatsOf(string) (Stats, error)             { return Stats{}, errors.ErrUnsupported }
 func (*Manager) EnterLeaf(int) error                       { return errors.ErrUnsupported }
 func (*PodCgroup) Update(Limits) error                     { return errors.ErrUnsupported }
 func (*PodCgroup) Stats() (Stats, error)                   { return Stats{}, errors.ErrUnsupported }

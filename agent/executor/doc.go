@@ -27,16 +27,26 @@
 //     pods running meanwhile; after that, or without checkpointing, stop
 //     every pod and return an error.
 //   - SHUTDOWN: StopAll within ShutdownBudget of the grace period (Mesos
-//     sends no SIGTERM and kills the whole cgroup at the grace period), then
-//     TASK_KILLED for every live task, then Run returns nil.
+//     sends no SIGTERM and kills the whole cgroup at the grace period): at
+//     the budget's end no pod process is left (SIGKILL through the pod
+//     cgroups), then TASK_KILLED for every live task; removing containers
+//     Docker is still tearing down goes on until the cleanup point (90% of
+//     the grace period), then Run returns nil. What is not removed by then
+//     the next executor's reaper removes.
 //   - With no live task for the suicide timeout, Run returns nil.
 //   - Static pods packed in ExecutorInfo.data (staticpods.Pack) start at
-//     the first SUBSCRIBED; they are not tasks and send no updates; one
-//     that cannot run is logged and skipped.
+//     the first SUBSCRIBED, named <name>-<agent hostname> and bound to the
+//     node as the kubelet does; they are not tasks and send no updates;
+//     their status goes to Node.PodStatus and Node.MirrorPod makes their
+//     mirror pods; one that cannot run is logged and skipped.
 //
 // NodeAPI serves /healthz, /pods (a v1 PodList with status, from a view
-// the loop publishes) and /metrics (NewMetrics); the caller puts it on the
-// executor's root-only unix socket.
+// the loop publishes, static pods included), /stats/summary (kubelet
+// stats/v1alpha1 from Node.Stats: the executor's Mesos container as the
+// node, pod and container cgroups), /containerLogs/{ns}/{pod}/{container}
+// (Node.Logs) and /metrics (NewMetrics); the caller puts it on the
+// executor's root-only unix socket and, behind RequireToken (401 without
+// the bearer token), on TCP.
 //
 // The node side (Docker, cgroups, the pod manager) is started by the
 // caller's StartNode at the first SUBSCRIBED, when the Mesos container id

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,10 +57,27 @@ type Report func(uid string, st v1.PodStatus, s pods.State)
 // Node is what StartNode brings up.
 type Node struct {
 	Pods Pods
-	// PodStatus, when set, gets every task pod's newest status (the API
-	// server reporter); it must not block.
+	// PodStatus, when set, gets every pod's newest status (the API server
+	// reporter), static pods' included; it must not block.
 	PodStatus func(pod *v1.Pod, st v1.PodStatus)
+	// MirrorPod, when set, is told of each static pod the executor runs
+	// (the API server reporter makes its mirror pod); it must not block.
+	MirrorPod func(pod *v1.Pod)
+	// Stats, when set, serves the node API's /stats/summary.
+	Stats CgroupStats
+	// Logs, when set, serves the node API's /containerLogs.
+	Logs ContainerLogs
 }
+
+// CgroupStats reads the usage of a cgroup below the executor's Mesos
+// container cgroup: rel "" is that container (the executor and its pods),
+// "<pod uid>" a pod's cgroup, "<pod uid>/<docker id>" one container's.
+type CgroupStats func(rel string) (cgroups.Stats, error)
+
+// ContainerLogs streams a container's output (pods.Manager.Logs): the last
+// tail lines ("" for all) and, with follow, what comes after until ctx
+// ends.
+type ContainerLogs func(ctx context.Context, podUID, container, tail string, follow bool) (io.ReadCloser, error)
 
 // StartNode brings the node side up once the executor knows its identity
 // (at the first SUBSCRIBED): the Docker runtime, the pod cgroups below the
@@ -122,8 +141,19 @@ type Executor struct {
 
 	podStatus func(*v1.Pod, v1.PodStatus)
 
-	viewMu sync.RWMutex
-	view   map[string]PodView // by task id: what the node API shows
+	viewMu    sync.RWMutex
+	view      map[string]PodView // by task id: what the node API shows
+	stats     CgroupStats
+	logs      ContainerLogs
+	nodeName  string
+	startedAt time.Time
+
+	// static are the static pods by uid (the loop's).
+	static    map[string]*v1.Pod
+	mirrorPod func(*v1.Pod)
+
+	samplesMu sync.Mutex
+	samples   map[string]cpuSample // by cgroup rel path: the last CPU reading
 }
 
 type task struct {
@@ -213,6 +243,9 @@ func New(cfg Config, start StartNode, log *slog.Logger) (*Executor, error) {
 		reports:    map[string]report{},
 		poke:       make(chan struct{}, 1),
 		view:       map[string]PodView{},
+		static:     map[string]*v1.Pod{},
+		samples:    map[string]cpuSample{},
+		startedAt:  time.Now(),
 	}, nil
 }
 
@@ -410,7 +443,10 @@ func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed)
 	if err != nil {
 		return fmt.Errorf("start the node side: %w", err)
 	}
-	e.pods, e.podStatus = node.Pods, node.PodStatus
+	e.pods, e.podStatus, e.mirrorPod = node.Pods, node.PodStatus, node.MirrorPod
+	e.viewMu.Lock()
+	e.stats, e.logs, e.nodeName = node.Stats, node.Logs, s.AgentInfo.Hostname
+	e.viewMu.Unlock()
 	e.log.Info("subscribed to the agent", "agent", e.id.AgentID, "hostname", s.AgentInfo.Hostname)
 	e.startStaticPods(s.ExecutorInfo.Data)
 	return nil
@@ -429,7 +465,12 @@ func (e *Executor) startStaticPods(data []byte) {
 		e.log.Error("static pods in ExecutorInfo.data cannot be read; none started", "err", err)
 		return
 	}
+	node := e.id.Agent.Hostname
 	for _, pod := range static {
+		// As the kubelet names static pods: <name>-<node name>, bound to
+		// this node.
+		pod.Name = pod.Name + "-" + strings.ToLower(node)
+		pod.Spec.NodeName = node
 		podspec.Default(pod, e.cfg.Defaults)
 		log := e.log.With("static_pod", pod.Namespace+"/"+pod.Name, "uid", pod.UID)
 		if err := podspec.Validate(pod, e.cfg.Policy); err != nil {
@@ -444,6 +485,10 @@ func (e *Executor) startStaticPods(data []byte) {
 		if err := e.pods.Launch(pod, StaticTaskID(pod), e.limits(pod)); err != nil {
 			log.Error("static pod not started", "err", err)
 			continue
+		}
+		e.static[string(pod.UID)] = pod
+		if e.mirrorPod != nil {
+			e.mirrorPod(pod)
 		}
 		log.Info("static pod started")
 	}
@@ -588,6 +633,10 @@ func (e *Executor) drainReports() {
 	e.reports = map[string]report{}
 	e.reportMu.Unlock()
 	for uid, r := range rs {
+		if pod := e.static[uid]; pod != nil {
+			e.publishStatic(pod, r)
+			continue
+		}
 		t := e.byUID[uid]
 		if t == nil || terminal(t.state) {
 			continue
@@ -658,14 +707,17 @@ func (e *Executor) live() int {
 // ShutdownBudget is how long the executor gives its pods on SHUTDOWN: 80%
 // of the agent's grace period, or the grace period less one second when
 // that is shorter but still at least half of it (3s -> 2s, 5s -> 4s,
-// 1s -> 800ms). SIGKILL goes out at 60% of the budget, so that removing the
-// containers fits in the rest.
-func ShutdownBudget(grace time.Duration) (budget, killAfter time.Duration) {
+// 1s -> 800ms). SIGKILL goes out at 60% of the budget, so that Docker's
+// teardown fits in the rest; at the budget's end whatever process is left
+// is SIGKILLed through its pod cgroup and the tasks are reported
+// TASK_KILLED. Removing containers Docker has not finished with goes on
+// until cleanup (90% of the grace period), before the agent's own kill.
+func ShutdownBudget(grace time.Duration) (budget, killAfter, cleanup time.Duration) {
 	budget = grace * 8 / 10
 	if g := grace - time.Second; g < budget && g >= grace/2 {
 		budget = g
 	}
-	return budget, budget * 6 / 10
+	return budget, budget * 6 / 10, grace * 9 / 10
 }
 
 // stopAll stops every pod within the shutdown budget; with report, each
@@ -675,16 +727,36 @@ func (e *Executor) stopAll(report bool) {
 		return
 	}
 	start := time.Now()
-	budget, killAfter := ShutdownBudget(e.cfg.Mesos.ExecutorShutdownGracePeriod)
+	budget, killAfter, cleanup := ShutdownBudget(e.cfg.Mesos.ExecutorShutdownGracePeriod)
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(budget))
 	defer cancel()
-	if err := e.pods.StopAll(ctx, start.Add(killAfter)); err != nil {
-		e.log.Error("stop all pods", "err", err)
+	err := e.pods.StopAll(ctx, start.Add(killAfter))
+	switch {
+	case err == nil:
+		e.log.Info("every pod stopped", "took", time.Since(start), "budget", budget)
+	case errors.Is(err, pods.ErrNotRemoved):
+		e.log.Warn("every pod's processes are dead; Docker is still removing containers", "took", time.Since(start), "budget", budget, "err", err)
+	default:
+		e.log.Error("stop all pods", "err", err, "budget", budget)
 	}
-	e.log.Info("every pod stopped", "took", time.Since(start), "budget", budget)
-	if !report {
-		return
+	if report {
+		e.reportKilled()
 	}
+	if errors.Is(err, pods.ErrNotRemoved) {
+		// The processes are gone; what is left is Docker's bookkeeping.
+		// Keep at it until just before the agent's kill.
+		cctx, ccancel := context.WithDeadline(context.Background(), start.Add(cleanup))
+		defer ccancel()
+		if err := e.pods.StopAll(cctx, time.Now()); err != nil {
+			e.log.Warn("containers left for the reaper of the next executor (or k8sm-agent diag --reap)", "err", err)
+		} else {
+			e.log.Info("every container removed", "took", time.Since(start))
+		}
+	}
+}
+
+// reportKilled sends TASK_KILLED for every live task (SHUTDOWN).
+func (e *Executor) reportKilled() {
 	ids := make([]string, 0, len(e.tasks))
 	for id, t := range e.tasks {
 		if !terminal(t.state) {

@@ -1,9 +1,15 @@
 package executor
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -11,6 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/k8sm/k8sm/cgroups"
 )
 
 // Metrics are the executor's Prometheus metrics (the node API's /metrics).
@@ -98,9 +107,23 @@ func (e *Executor) countStates() {
 	}
 }
 
+// publishStatic refreshes the node API's view of a static pod and hands
+// its status to the API server reporter (its mirror pod).
+func (e *Executor) publishStatic(pod *v1.Pod, r report) {
+	if e.podStatus != nil {
+		e.podStatus(pod, r.st)
+	}
+	id := StaticTaskID(pod)
+	e.viewMu.Lock()
+	e.view[id] = PodView{TaskID: id, State: TaskVerdict(mesos.TASK_STARTING, r.s).State, Pod: pod, Status: r.st}
+	e.viewMu.Unlock()
+}
+
 // NodeAPI serves the executor's node API: /healthz, /pods (a v1 PodList
-// with status) and /metrics from gatherer. Callers put it on the
-// root-only unix socket.
+// with status), /stats/summary (kubelet stats/v1alpha1 from the cgroups),
+// /containerLogs/{namespace}/{pod}/{container} (?tailLines=N&follow=true)
+// and /metrics from gatherer. Callers put it on the root-only unix socket,
+// and behind RequireToken on TCP.
 func (e *Executor) NodeAPI(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -113,13 +136,201 @@ func (e *Executor) NodeAPI(gatherer prometheus.Gatherer) http.Handler {
 			p.Status = v.Status
 			list.Items = append(list.Items, *p)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
+		writeJSON(w, list)
 	})
+	mux.HandleFunc("GET /stats/summary", func(w http.ResponseWriter, _ *http.Request) {
+		sum, err := e.Summary(time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, sum)
+	})
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", e.serveLogs)
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// RequireToken lets through only requests carrying "Authorization: Bearer
+// <token>"; others get 401 (the node API on TCP).
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="k8sm node API"`)
+			http.Error(w, "401 Unauthorized: a bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serveLogs streams a container's log as the kubelet's /containerLogs
+// does: plain text, tailLines and follow from the query.
+func (e *Executor) serveLogs(w http.ResponseWriter, r *http.Request) {
+	ns, name, ctr := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	e.viewMu.RLock()
+	logs := e.logs
+	e.viewMu.RUnlock()
+	if logs == nil {
+		http.Error(w, "no pods run here yet", http.StatusServiceUnavailable)
+		return
+	}
+	var pod *v1.Pod
+	for _, v := range e.Pods() {
+		if v.Pod.Namespace == ns && v.Pod.Name == name {
+			pod = v.Pod
+		}
+	}
+	if pod == nil {
+		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
+		return
+	}
+	if !hasContainer(pod, ctr) {
+		http.Error(w, fmt.Sprintf("pod %s/%s has no container %q", ns, name, ctr), http.StatusNotFound)
+		return
+	}
+	tail := ""
+	if t := r.URL.Query().Get("tailLines"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			http.Error(w, fmt.Sprintf("tailLines: want a number >= 0, got %q", t), http.StatusBadRequest)
+			return
+		}
+		tail = strconv.Itoa(n)
+	}
+	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
+	rc, err := logs(r.Context(), string(pod.UID), ctr, tail, follow)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	defer func() { _ = rc.Close() }()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := flushWriter{w, http.NewResponseController(w)}
+	_, _ = io.Copy(fw, rc)
+}
+
+func hasContainer(pod *v1.Pod, name string) bool {
+	for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// flushWriter flushes after each write, so a followed log streams.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	_ = f.rc.Flush()
+	return n, err
+}
+
+// cpuSample is a CPU usage reading, to turn the next into a rate.
+type cpuSample struct {
+	at    time.Time
+	usage uint64
+}
+
+// Summary is the node API's /stats/summary: the executor's Mesos
+// container as the node (what Mesos accounts to k8sm here), each pod's
+// cgroup, and each running container's. Usage rates (usageNanoCores) come
+// from the previous call's readings.
+func (e *Executor) Summary(now time.Time) (*stats.Summary, error) {
+	e.viewMu.RLock()
+	read, node, started := e.stats, e.nodeName, e.startedAt
+	e.viewMu.RUnlock()
+	if read == nil {
+		return nil, errors.New("no cgroup statistics yet: the executor has not subscribed")
+	}
+	e.samplesMu.Lock()
+	defer e.samplesMu.Unlock()
+	seen := map[string]bool{}
+	sample := func(rel string) (*stats.CPUStats, *stats.MemoryStats, bool) {
+		s, err := read(rel)
+		if err != nil {
+			return nil, nil, false
+		}
+		seen[rel] = true
+		cpu, mem := e.cpuStats(rel, s, now), memStats(s, now)
+		return cpu, mem, true
+	}
+	sum := &stats.Summary{Node: stats.NodeStats{NodeName: node, StartTime: metav1.NewTime(started)}}
+	if cpu, mem, ok := sample(""); ok {
+		sum.Node.CPU, sum.Node.Memory = cpu, mem
+	} else {
+		return nil, errors.New("the executor's container cgroup cannot be read")
+	}
+	sum.Pods = []stats.PodStats{}
+	for _, v := range e.Pods() {
+		uid := string(v.Pod.UID)
+		ps := stats.PodStats{PodRef: stats.PodReference{Name: v.Pod.Name, Namespace: v.Pod.Namespace, UID: uid}, Containers: []stats.ContainerStats{}}
+		if v.Status.StartTime != nil {
+			ps.StartTime = *v.Status.StartTime
+		}
+		ps.CPU, ps.Memory, _ = sample(uid)
+		for _, c := range v.Status.ContainerStatuses {
+			if c.State.Running == nil {
+				continue
+			}
+			cs := stats.ContainerStats{Name: c.Name, StartTime: c.State.Running.StartedAt}
+			if id, ok := strings.CutPrefix(c.ContainerID, "docker://"); ok && id != "" {
+				cs.CPU, cs.Memory, _ = sample(uid + "/" + id)
+			}
+			ps.Containers = append(ps.Containers, cs)
+		}
+		sum.Pods = append(sum.Pods, ps)
+	}
+	for rel := range e.samples {
+		if !seen[rel] {
+			delete(e.samples, rel)
+		}
+	}
+	return sum, nil
+}
+
+func (e *Executor) cpuStats(rel string, s cgroups.Stats, now time.Time) *stats.CPUStats {
+	total := s.CPUUsageNanos
+	c := &stats.CPUStats{Time: metav1.NewTime(now), UsageCoreNanoSeconds: &total}
+	if prev, ok := e.samples[rel]; ok && now.After(prev.at) && total >= prev.usage {
+		rate := uint64(float64(total-prev.usage) / now.Sub(prev.at).Seconds())
+		c.UsageNanoCores = &rate
+	}
+	e.samples[rel] = cpuSample{now, total}
+	return c
+}
+
+// unlimited is above any real memory limit (cgroup v1 reports "no limit"
+// as the largest page-aligned int64, v2 as max).
+const unlimited = uint64(1) << 62
+
+func memStats(s cgroups.Stats, now time.Time) *stats.MemoryStats {
+	usage, ws := s.MemoryUsage, s.MemoryWorkingSet
+	m := &stats.MemoryStats{Time: metav1.NewTime(now), UsageBytes: &usage, WorkingSetBytes: &ws}
+	if s.MemoryLimit > 0 && s.MemoryLimit < unlimited {
+		avail := uint64(0)
+		if s.MemoryLimit > ws {
+			avail = s.MemoryLimit - ws
+		}
+		m.AvailableBytes = &avail
+	}
+	return m
 }
 
 func (e *Executor) observeStart(t *task) {

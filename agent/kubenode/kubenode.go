@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-helpers/apimachinery/lease"
 	"k8s.io/utils/clock"
+
+	"github.com/k8sm/k8sm/staticpods"
 )
 
 // Config of the node's presence in the API server.
@@ -48,11 +50,20 @@ type Reporter struct {
 	pending map[types.UID]podStatus
 	written map[types.UID]time.Time
 	poke    chan struct{}
+	// mirrorWant are the static pods to mirror, by their (static) UID;
+	// mirrors the UIDs of their mirror pods once made ("": refused).
+	mirrorWant map[types.UID]*v1.Pod
+	mirrors    map[types.UID]types.UID
 }
+
+// MirrorAnnotation marks a mirror pod (the kubelet's
+// kubernetes.io/config.mirror); its value is the static pod's hash.
+const MirrorAnnotation = "kubernetes.io/config.mirror"
 
 type podStatus struct {
 	namespace, name string
 	status          v1.PodStatus
+	uid             types.UID // of the API server's pod (a mirror pod's differs from its static pod's)
 }
 
 // New validates cfg and fills defaults.
@@ -73,18 +84,101 @@ func New(cfg Config, cs kubernetes.Interface, log *slog.Logger) (*Reporter, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reporter{cfg: cfg, cs: cs, log: log.With("node", cfg.NodeName),
-		pending: map[types.UID]podStatus{}, written: map[types.UID]time.Time{}, poke: make(chan struct{}, 1)}, nil
+		pending: map[types.UID]podStatus{}, written: map[types.UID]time.Time{}, poke: make(chan struct{}, 1),
+		mirrorWant: map[types.UID]*v1.Pod{}, mirrors: map[types.UID]types.UID{}}, nil
 }
 
 // PodStatus records pod's newest status for the next write.
 func (r *Reporter) PodStatus(pod *v1.Pod, st v1.PodStatus) {
 	r.mu.Lock()
-	r.pending[pod.UID] = podStatus{pod.Namespace, pod.Name, st}
+	r.pending[pod.UID] = podStatus{namespace: pod.Namespace, name: pod.Name, status: st, uid: pod.UID}
 	r.mu.Unlock()
 	select {
 	case r.poke <- struct{}{}:
 	default:
 	}
+}
+
+// Mirror asks for a mirror pod of a static pod, as the kubelet makes one:
+// the API server's read-only view of a pod this node runs from a file,
+// named as the static pod, annotated kubernetes.io/config.mirror, bound to
+// and owned by the Node. The static pod's PodStatus then goes to it.
+func (r *Reporter) Mirror(pod *v1.Pod) {
+	r.mu.Lock()
+	r.mirrorWant[pod.UID] = pod.DeepCopy()
+	r.mu.Unlock()
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// mirrorOf is the mirror pod object for static pod p on node.
+func mirrorOf(p *v1.Pod, node *v1.Node) *v1.Pod {
+	hash := p.Annotations[staticpods.HashAnnotation]
+	if hash == "" {
+		hash = string(p.UID)
+	}
+	m := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels,
+		Annotations:     map[string]string{MirrorAnnotation: hash},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID, Controller: ptr(true)}}},
+		Spec: *p.Spec.DeepCopy()}
+	for k, v := range p.Annotations {
+		m.Annotations[k] = v
+	}
+	m.Spec.NodeName = node.Name
+	return m
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// syncMirrors makes the mirror pods not made yet. An existing pod of the
+// name is taken over when it is our mirror of the same content, replaced
+// when it is a mirror of other content, and left alone (logged) when it
+// is not a mirror. It returns whether some are still to make.
+func (r *Reporter) syncMirrors(ctx context.Context, node *v1.Node) bool {
+	r.mu.Lock()
+	todo := map[types.UID]*v1.Pod{}
+	for uid, p := range r.mirrorWant {
+		if _, ok := r.mirrors[uid]; !ok {
+			todo[uid] = p
+		}
+	}
+	r.mu.Unlock()
+	retry := false
+	for uid, p := range todo {
+		want := mirrorOf(p, node)
+		pods := r.cs.CoreV1().Pods(p.Namespace)
+		got, err := pods.Create(ctx, want, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			got, err = pods.Get(ctx, p.Name, metav1.GetOptions{})
+			switch {
+			case err != nil:
+			case got.Annotations[MirrorAnnotation] == "":
+				r.log.Error("static pod not mirrored: a pod of its name that is not a mirror pod exists", "pod", p.Namespace+"/"+p.Name)
+				r.mu.Lock()
+				r.mirrors[uid] = "" // refused: its status goes nowhere
+				r.mu.Unlock()
+				continue
+			case got.Annotations[MirrorAnnotation] != want.Annotations[MirrorAnnotation] || got.Spec.NodeName != node.Name:
+				r.log.Info("replacing an outdated mirror pod", "pod", p.Namespace+"/"+p.Name)
+				err = pods.Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &got.UID}})
+				if err == nil || apierrors.IsNotFound(err) {
+					got, err = pods.Create(ctx, want, metav1.CreateOptions{})
+				}
+			}
+		}
+		if err != nil {
+			r.log.Warn("mirror pod not made; retrying", "pod", p.Namespace+"/"+p.Name, "err", err)
+			retry = true
+			continue
+		}
+		r.log.Info("mirror pod made", "pod", p.Namespace+"/"+p.Name, "uid", got.UID)
+		r.mu.Lock()
+		r.mirrors[uid] = got.UID
+		r.mu.Unlock()
+	}
+	return retry
 }
 
 // Run registers the Node, then keeps its lease and NodeReady condition
@@ -116,7 +210,12 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-r.poke:
 		case <-retry.C:
 		}
-		if wait := r.writePods(ctx); wait > 0 {
+		mirrorsLeft := r.syncMirrors(ctx, node)
+		wait := r.writePods(ctx)
+		if mirrorsLeft && (wait == 0 || wait > r.cfg.MinPodWrite) {
+			wait = r.cfg.MinPodWrite
+		}
+		if wait > 0 {
 			retry.Reset(wait)
 		}
 	}
@@ -182,6 +281,17 @@ func (r *Reporter) writePods(ctx context.Context) time.Duration {
 	due := map[types.UID]podStatus{}
 	var next time.Duration
 	for uid, p := range r.pending {
+		if _, static := r.mirrorWant[uid]; static {
+			mirror, made := r.mirrors[uid]
+			switch {
+			case !made:
+				continue // written once its mirror pod is made
+			case mirror == "":
+				delete(r.pending, uid) // not mirrored
+				continue
+			}
+			p.uid = mirror
+		}
 		if wait := r.cfg.MinPodWrite - now.Sub(r.written[uid]); wait > 0 {
 			if next == 0 || wait < next {
 				next = wait
@@ -195,7 +305,7 @@ func (r *Reporter) writePods(ctx context.Context) time.Duration {
 	for uid, p := range due {
 		// The uid in the patch is a precondition: never another pod of the
 		// same name.
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid}, "status": p.status})
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": p.uid}, "status": p.status})
 		if err == nil {
 			_, err = r.cs.CoreV1().Pods(p.namespace).Patch(ctx, p.name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 		}

@@ -2,12 +2,17 @@ package kubenode
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // Pod status writes are coalesced: within MinPodWrite only the newest
@@ -51,5 +56,73 @@ func TestPodStatusWritesCoalesce(t *testing.T) {
 	r.mu.Unlock()
 	if still {
 		t.Fatal("the status of a pod the API server does not have is still pending")
+	}
+}
+
+// A static pod's mirror pod is made as NodeRestriction wants it (mirror
+// annotation, bound to and controller-owned by the Node), an outdated
+// mirror is replaced, a non-mirror pod of the name is left alone, and the
+// static pod's status goes to the mirror pod's UID.
+func TestMirrorPods(t *testing.T) {
+	ctx := context.Background()
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", UID: "node-uid"}}
+	old := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "old-n", Namespace: "kube-system", UID: "old-mirror",
+		Annotations: map[string]string{MirrorAnnotation: "stale-hash"}}, Spec: v1.PodSpec{NodeName: "n"}}
+	alien := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "alien-n", Namespace: "kube-system", UID: "alien"}}
+	cs := fake.NewClientset(node, old, alien)
+	made := 0
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		made++ // the API server gives each new object a UID
+		a.(k8stesting.CreateAction).GetObject().(*v1.Pod).UID = types.UID(fmt.Sprintf("mirror-%d", made))
+		return false, nil, nil
+	})
+	r, err := New(Config{NodeName: "n", MinPodWrite: time.Millisecond}, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := func(name, hash string) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", UID: types.UID("static-" + name),
+			Annotations: map[string]string{"kubernetes.io/config.hash": hash, "kubernetes.io/config.source": "file"}},
+			Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox"}}}}
+	}
+	fresh, outdated, clash := static("fresh-n", "h1"), static("old-n", "h2"), static("alien-n", "h3")
+	for _, p := range []*v1.Pod{fresh, outdated, clash} {
+		r.Mirror(p)
+		r.PodStatus(p, v1.PodStatus{Phase: v1.PodRunning})
+	}
+	if left := r.syncMirrors(ctx, node); left {
+		t.Fatal("mirrors left to make after one pass with a working API server")
+	}
+	for _, p := range []*v1.Pod{fresh, outdated} {
+		m, err := cs.CoreV1().Pods("kube-system").Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := m.OwnerReferences
+		if m.Annotations[MirrorAnnotation] != p.Annotations["kubernetes.io/config.hash"] || m.Spec.NodeName != "n" ||
+			len(o) != 1 || o[0].Kind != "Node" || o[0].UID != "node-uid" || o[0].Controller == nil || !*o[0].Controller || o[0].BlockOwnerDeletion != nil {
+			t.Fatalf("mirror of %s: annotations %v node %q owners %+v", p.Name, m.Annotations, m.Spec.NodeName, o)
+		}
+		if !strings.HasPrefix(string(m.UID), "mirror-") {
+			t.Fatalf("mirror of %s has uid %q: not a new object", p.Name, m.UID)
+		}
+	}
+	if a, err := cs.CoreV1().Pods("kube-system").Get(ctx, "alien-n", metav1.GetOptions{}); err != nil || a.UID != "alien" {
+		t.Fatalf("the non-mirror pod of a static pod's name was touched: %v %v", a, err)
+	}
+	r.writePods(ctx)
+	var statusUIDs []string
+	for _, a := range cs.Actions() {
+		if pa, ok := a.(interface{ GetPatch() []byte }); ok && a.GetSubresource() == "status" {
+			statusUIDs = append(statusUIDs, string(pa.GetPatch()))
+		}
+	}
+	if len(statusUIDs) != 2 {
+		t.Fatalf("status patches %q, want the two mirrored pods'", statusUIDs)
+	}
+	for _, p := range statusUIDs {
+		if !strings.Contains(p, `"uid":"mirror-`) {
+			t.Fatalf("status patch %s does not carry the mirror pod's uid", p)
+		}
 	}
 }

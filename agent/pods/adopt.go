@@ -108,7 +108,7 @@ func (w *Worker) resume(ctx context.Context) {
 	}
 	pc, err := w.cg.CreatePod(string(w.pod.UID), w.cfg.Limits)
 	if err == nil {
-		w.podCg = pc
+		w.setPodCg(pc)
 		w.oomSeen, _ = pc.OOMKills()
 		w.cfg.Spec.CgroupParent, err = cgroups.DockerParent(pc.Path(), w.cfg.DockerDriver)
 	}

@@ -295,17 +295,25 @@ func (m *Manager) Logs(ctx context.Context, podUID, container, tail string, foll
 	return m.rt.Logs(ctx, newest.ID, tail, follow)
 }
 
+// ErrNotRemoved is StopAll's error when every process of every pod is dead
+// but Docker has not finished removing their containers: the pods are
+// stopped; their containers are left to a later StopAll, Adopt or the
+// reaper.
+var ErrNotRemoved = errors.New("processes dead, containers not yet removed")
+
 // StopAll stops every pod in parallel: the stop signal now, SIGKILL to
-// every process of every pod at killAt. It returns when every worker has
-// finished and no container of this executor is left, or ctx's error naming
-// what is left. Leave time between killAt and ctx's deadline for removing
-// the containers; what is not removed by then the reaper removes later.
+// every process of every pod at killAt. It returns nil when every worker
+// has finished and no container of this executor is left. When ctx ends
+// first it SIGKILLs, through their cgroups, whatever processes the pods
+// still have, and returns an error wrapping ErrNotRemoved when none is
+// left, or an error naming the pods whose processes survived. The workers
+// go on removing their containers; calling StopAll again waits for them.
 func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 	grace := max(time.Until(killAt), time.Millisecond)
 	m.mu.Lock()
-	entries := make([]*podEntry, 0, len(m.pods))
-	for _, e := range m.pods {
-		entries = append(entries, e)
+	entries := make(map[string]*podEntry, len(m.pods))
+	for uid, e := range m.pods {
+		entries[uid] = e
 	}
 	m.mu.Unlock()
 	for _, e := range entries {
@@ -315,7 +323,7 @@ func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return fmt.Errorf("stop all pods: %d pods still stopping: %w", len(m.Pods()), ctx.Err())
+			return m.killLeft(ctx, entries)
 		}
 	}
 	left, err := m.rt.List(ctx, m.ownLabel())
@@ -328,4 +336,42 @@ func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 		}
 	}
 	return nil
+}
+
+// killLeft is StopAll's backstop once its ctx ended: every process of the
+// pods still stopping is SIGKILLed, in parallel, within a short time of
+// its own.
+func (m *Manager) killLeft(ctx context.Context, entries map[string]*podEntry) error {
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		stopping  int
+		surviving []string
+	)
+	for uid, e := range entries {
+		select {
+		case <-e.done:
+			continue
+		default:
+		}
+		stopping++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.w.KillProcesses(kctx); err != nil {
+				m.log.Error("processes survive the shutdown budget", "uid", uid, "err", err)
+				mu.Lock()
+				surviving = append(surviving, uid)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(surviving) > 0 {
+		sort.Strings(surviving)
+		return fmt.Errorf("stop all pods: processes of %d pods survive SIGKILL (%v): %w", len(surviving), surviving, ctx.Err())
+	}
+	return fmt.Errorf("stop all pods: %d pods: %w (%w)", stopping, ErrNotRemoved, ctx.Err())
 }

@@ -14,6 +14,10 @@ type StatusInput struct {
 	// Prev is the last status reported; conditions that did not change keep
 	// their transition times from it.
 	Prev *v1.PodStatus
+	// ContainerIDs are the Docker ids of the containers' current instances
+	// by name: each status's containerID ("docker://<id>", as the kubelet
+	// writes it).
+	ContainerIDs map[string]string
 }
 
 // Status is the pod's v1.PodStatus as the kubelet would report it: phase,
@@ -42,6 +46,9 @@ func Status(s State, in StatusInput) v1.PodStatus {
 	initialized, ready := true, len(in.Pod.Spec.Containers) > 0
 	for _, c := range s.Containers {
 		cs := containerStatus(c, images[c.Name])
+		if id := in.ContainerIDs[c.Name]; id != "" && cs.State.Waiting == nil {
+			cs.ContainerID = "docker://" + id
+		}
 		if c.Init {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 			if !c.Done || c.Last == nil || c.Last.Code != 0 {

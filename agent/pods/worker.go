@@ -81,10 +81,13 @@ type Worker struct {
 	names   map[string]string // Docker id -> container name
 	sandbox string
 	podCg   PodCgroup
-	timers  map[string]Timer // restart timer by container name ("" for the sandbox)
-	start   metav1.Time
-	last    *v1.PodStatus
-	probes  map[string]*probeLoops // by container name
+	// cgMu guards liveCg, podCg as other goroutines see it (KillProcesses).
+	cgMu   sync.Mutex
+	liveCg PodCgroup
+	timers map[string]Timer // restart timer by container name ("" for the sandbox)
+	start  metav1.Time
+	last   *v1.PodStatus
+	probes map[string]*probeLoops // by container name
 	// made is when each container of the pod was asked for: a relist
 	// taken before that cannot know of it.
 	made map[string]time.Time
@@ -349,7 +352,7 @@ func (w *Worker) do(ctx context.Context, a Action) {
 		w.stopPod(ctx, a.Grace)
 		w.Send(Stopped{})
 	case Report:
-		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.NewTime(w.cfg.Clock.Now()), Prev: w.last})
+		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.NewTime(w.cfg.Clock.Now()), Prev: w.last, ContainerIDs: w.ids})
 		w.last = &st
 		if w.report != nil {
 			w.report(st, w.state)
@@ -413,7 +416,7 @@ func (w *Worker) createSandbox(ctx context.Context) (string, error) {
 	if w.podCg == nil { // OOM kills before this pod's time are not its own
 		w.oomSeen, _ = pc.OOMKills()
 	}
-	w.podCg = pc
+	w.setPodCg(pc)
 	parent, err := cgroups.DockerParent(pc.Path(), w.cfg.DockerDriver)
 	if err != nil {
 		return "", err
@@ -501,6 +504,27 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 	}
 	w.log.Info("container started", "container", name, "id", short(id))
 	w.Send(Started{Name: name, At: at})
+}
+
+func (w *Worker) setPodCg(pc PodCgroup) {
+	w.podCg = pc
+	w.cgMu.Lock()
+	w.liveCg = pc
+	w.cgMu.Unlock()
+}
+
+// KillProcesses SIGKILLs every process left in the pod's cgroup, from any
+// goroutine, and returns once none is left: the backstop of a shutdown
+// whose budget ran out while Docker is still tearing the pod down. A pod
+// without a cgroup yet has no process to kill.
+func (w *Worker) KillProcesses(ctx context.Context) error {
+	w.cgMu.Lock()
+	pc := w.liveCg
+	w.cgMu.Unlock()
+	if pc == nil {
+		return nil
+	}
+	return pc.KillAll(ctx)
 }
 
 // grace is the pod's termination grace, or the asked one when shorter.

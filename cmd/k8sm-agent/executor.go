@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +39,12 @@ type executorOptions struct {
 	hostIP            string
 	logLevel          string
 	nodeAPIDir        string
+	nodeAPIAddress    string
+	nodeAPITokenFile  string
+	nodeAPICertFile   string
+	nodeAPIKeyFile    string
 	reapInterval      time.Duration
+	goMemoryLimit     string
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -82,9 +89,18 @@ with --kubeconfig, to the Kubernetes API server.`,
 	f.StringVar(&o.hostIP, "host-ip", "",
 		"IP address pods' host ports are published on (default: the address of MESOS_AGENT_ENDPOINT)")
 	f.StringVar(&o.nodeAPIDir, "node-api-dir", "/run/k8sm/executors",
-		"directory of the node API's root-only unix socket <container-id>.sock (/healthz, /pods, /metrics); removed on exit")
+		"directory of the node API's root-only unix socket <container-id>.sock (/healthz, /pods, /stats/summary, /containerLogs, /metrics); removed on exit")
+	f.StringVar(&o.nodeAPIAddress, "node-api-address", "",
+		"also serve the node API on this TCP address (host:port), to callers with the bearer token of --node-api-token-file; empty: the unix socket only")
+	f.StringVar(&o.nodeAPITokenFile, "node-api-token-file", "",
+		"file holding the bearer token TCP callers of the node API must send (required with --node-api-address)")
+	f.StringVar(&o.nodeAPICertFile, "node-api-tls-cert-file", "",
+		"serve the TCP node API over TLS with this certificate (with --node-api-tls-key-file); without it the token travels in clear text")
+	f.StringVar(&o.nodeAPIKeyFile, "node-api-tls-key-file", "", "private key of --node-api-tls-cert-file")
 	f.DurationVar(&o.reapInterval, "reap-interval", time.Minute,
 		"how often orphan containers are removed (k8sm-labelled containers of dead executors or of tasks not running here, older than twice this)")
+	f.StringVar(&o.goMemoryLimit, "go-memory-limit", "48Mi",
+		"soft limit of the executor's own Go heap (runtime/debug.SetMemoryLimit; the GC works harder near it), inside the executor's 64 MiB allocation; 0 turns it off; the GOMEMLIMIT environment variable wins")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
 }
@@ -98,6 +114,11 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if q := resource.MustParse(o.goMemoryLimit); q.Sign() > 0 {
+			debug.SetMemoryLimit(q.Value())
+		}
+	}
 	env, err := config.FromEnv()
 	if err != nil {
 		return fmt.Errorf("read the Mesos environment (is this started by a Mesos agent?): %w", err)
@@ -127,6 +148,13 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 		return err
 	}
 	defer stop()
+	if o.nodeAPIAddress != "" {
+		stopTCP, err := serveNodeAPITCP(o, ex.NodeAPI(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stopTCP()
+	}
 	log.Info("k8sm executor starting", "version", version, "agent", env.AgentEndpoint, "checkpoint", env.Checkpoint,
 		"shutdown_grace_period", env.ExecutorShutdownGracePeriod)
 	if err := ex.Run(ctx); err != nil {
@@ -160,7 +188,45 @@ func serveNodeAPI(path string, h http.Handler, log *slog.Logger) (stop func(), e
 	}, nil
 }
 
+// serveNodeAPITCP serves h on --node-api-address to callers with the
+// bearer token (401 for others), over TLS when a certificate is given.
+func serveNodeAPITCP(o *executorOptions, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	b, err := os.ReadFile(o.nodeAPITokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("--node-api-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return nil, fmt.Errorf("--node-api-token-file %s: the file is empty", o.nodeAPITokenFile)
+	}
+	ln, err := net.Listen("tcp", o.nodeAPIAddress)
+	if err != nil {
+		return nil, fmt.Errorf("--node-api-address: %w", err)
+	}
+	srv := &http.Server{Handler: executor.RequireToken(token, h), ReadHeaderTimeout: 10 * time.Second}
+	tls := o.nodeAPICertFile != ""
+	go func() {
+		if tls {
+			_ = srv.ServeTLS(ln, o.nodeAPICertFile, o.nodeAPIKeyFile)
+		} else {
+			_ = srv.Serve(ln)
+		}
+	}()
+	if tls {
+		log.Info("node API listening on TCP (TLS, bearer token)", "address", ln.Addr().String())
+	} else {
+		log.Warn("node API listening on TCP without TLS: the bearer token travels in clear text", "address", ln.Addr().String())
+	}
+	return func() { _ = srv.Close() }, nil
+}
+
 func (o *executorOptions) validate() error {
+	if o.nodeAPIAddress != "" && o.nodeAPITokenFile == "" {
+		return fmt.Errorf("--node-api-address: needs --node-api-token-file (anonymous TCP access is refused)")
+	}
+	if (o.nodeAPICertFile == "") != (o.nodeAPIKeyFile == "") {
+		return fmt.Errorf("--node-api-tls-cert-file and --node-api-tls-key-file: give both or neither")
+	}
 	if o.defaultCPULimit <= 0 {
 		return fmt.Errorf("--default-container-cpu-limit: must be > 0, got %v", o.defaultCPULimit)
 	}
@@ -173,6 +239,9 @@ func (o *executorOptions) validate() error {
 	}
 	if o.dockerEndpoint == "" {
 		return fmt.Errorf("--docker-endpoint: must not be empty")
+	}
+	if q, err := resource.ParseQuantity(o.goMemoryLimit); err != nil || q.Sign() < 0 {
+		return fmt.Errorf("--go-memory-limit: want a quantity like 48Mi or 0, got %q", o.goMemoryLimit)
 	}
 	if o.suicideTimeout <= 0 {
 		return fmt.Errorf("--suicide-timeout: must be > 0, got %s", o.suicideTimeout)

@@ -32,11 +32,11 @@ import (
 // and the reaping of containers of dead executors.
 func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Logger) executor.StartNode {
 	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Node, error) {
-		pods, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
+		mgr, cg, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
 		if err != nil {
 			return executor.Node{}, err
 		}
-		node := executor.Node{Pods: pods}
+		node := executor.Node{Pods: mgr, Stats: cg.StatsOf, Logs: mgr.Logs}
 		if o.kubeconfig == "" {
 			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
 			return node, nil
@@ -45,7 +45,7 @@ func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Lo
 		if err != nil {
 			return executor.Node{}, err
 		}
-		node.PodStatus = rep.PodStatus
+		node.PodStatus, node.MirrorPod = rep.PodStatus, rep.Mirror
 		return node, nil
 	}
 }
@@ -59,38 +59,38 @@ func hostIP(o *executorOptions, agentEndpoint string) string {
 }
 
 // startPods brings up Docker, the pod cgroups and the pod manager.
-func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint string, id executor.Identity, report executor.Report, log *slog.Logger) (executor.Pods, error) {
+func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint string, id executor.Identity, report executor.Report, log *slog.Logger) (*pods.Manager, *cgroups.Manager, error) {
 	rt, err := runtime.New(runtime.Config{Endpoint: o.dockerEndpoint}, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	info, err := rt.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
+		return nil, nil, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
 	}
 	if _, err := cgroups.DockerParent("/probe", info.CgroupDriver); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unified := cgroups.HostUnified()
 	paths, err := cgroups.Self("/proc")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	parent, err := paths.Executor(unified)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// On cgroup v2 Mesos runs the executor in <container>/leaf.
 	parent = strings.TrimSuffix(parent, "/leaf")
 	if want := "/" + strings.Trim(o.cgroupRoot, "/") + "/"; !strings.HasPrefix(parent+"/", want) {
-		return nil, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
+		return nil, nil, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
 	}
 	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cg.EnterLeaf(os.Getpid()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hostIP := hostIP(o, agentEndpoint)
 	owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
@@ -128,7 +128,7 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 			}
 		}
 	}()
-	return mgr, nil
+	return mgr, cg, nil
 }
 
 // startReporter registers this agent as a Node (named after its

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/podspec"
@@ -198,7 +200,7 @@ func newPod(name string, containers ...v1.Container) *v1.Pod {
 func webPod(port int) *v1.Pod {
 	return newPod("web",
 		v1.Container{Name: "web", Image: testenv.BusyboxImage,
-			Command: []string{"sh", "-c", "mkdir -p /www && echo hello-k8sm > /www/index.html && exec httpd -f -p 8080 -h /www"},
+			Command: []string{"sh", "-c", "mkdir -p /www && echo hello-k8sm > /www/index.html && echo web up && exec httpd -f -p 8080 -h /www"},
 			Ports:   []v1.ContainerPort{{ContainerPort: 8080, HostPort: int32(port)}}},
 		v1.Container{Name: "sidecar", Image: testenv.BusyboxImage,
 			Command: []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"}})
@@ -249,6 +251,19 @@ func podStatus(t *testing.T, st *mesos.TaskStatus) v1.PodStatus {
 }
 
 // containersOf lists the Docker containers of this node's executor.
+// containersOfRun lists the containers of one executor container (one
+// run of the executor), running or not.
+func (n *node) containersOfRun(t testing.TB, containerID string) []container.Summary {
+	t.Helper()
+	var out []container.Summary
+	for _, c := range n.containersOf(t) {
+		if c.Labels[runtime.LabelContainerID] == containerID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (n *node) containersOf(t testing.TB) []container.Summary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -283,6 +298,46 @@ func (n *node) nodeAPI(t testing.TB, containerID, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// checkStatsSummary: /stats/summary has the executor's container as the
+// node and the pod with both its containers, from their cgroups, and CPU
+// rates from the second call on.
+func checkStatsSummary(t *testing.T, n *node, containerID string, pod *v1.Pod) {
+	t.Helper()
+	var sum stats.Summary
+	for range 2 {
+		code, body := n.nodeAPI(t, containerID, "/stats/summary")
+		if err := json.Unmarshal([]byte(body), &sum); code != 200 || err != nil {
+			t.Fatalf("/stats/summary: %d %v %q", code, err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nd := sum.Node
+	if nd.NodeName != "e2e-node" || nd.Memory == nil || nd.Memory.WorkingSetBytes == nil || *nd.Memory.WorkingSetBytes == 0 ||
+		nd.CPU == nil || nd.CPU.UsageCoreNanoSeconds == nil || *nd.CPU.UsageCoreNanoSeconds == 0 || nd.CPU.UsageNanoCores == nil {
+		t.Fatalf("/stats/summary node: %+v", nd)
+	}
+	if len(sum.Pods) != 1 || sum.Pods[0].PodRef.UID != string(pod.UID) {
+		t.Fatalf("/stats/summary pods: %+v, want the web pod", sum.Pods)
+	}
+	ps := sum.Pods[0]
+	if ps.Memory == nil || *ps.Memory.WorkingSetBytes == 0 || ps.Memory.AvailableBytes == nil || ps.CPU == nil || ps.CPU.UsageNanoCores == nil {
+		t.Fatalf("/stats/summary pod without cgroup figures: cpu %+v memory %+v", ps.CPU, ps.Memory)
+	}
+	names := map[string]bool{}
+	for _, c := range ps.Containers {
+		if c.Memory == nil || *c.Memory.UsageBytes == 0 || c.CPU == nil {
+			t.Fatalf("/stats/summary container %s without cgroup figures: %+v", c.Name, c)
+		}
+		names[c.Name] = true
+	}
+	if !names["web"] || !names["sidecar"] {
+		t.Fatalf("/stats/summary containers %v, want web and sidecar", names)
+	}
+	if *ps.Memory.UsageBytes > *nd.Memory.UsageBytes {
+		t.Fatalf("the pod uses %d bytes, more than the executor's whole container (%d)", *ps.Memory.UsageBytes, *nd.Memory.UsageBytes)
+	}
+}
+
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(mesosd.Wait)
@@ -295,7 +350,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func TestPodLaunchRunKill(t *testing.T) {
-	n := newNode(t, 5*time.Second)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreeTCPPort(t))
+	n := newNamedNode(t, 5*time.Second, "e2e-node", "--node-api-address", apiAddr, "--node-api-token-file", tokenFile)
 	pod := webPod(n.port)
 	task := n.podTask(t, pod, nil)
 	id := task.TaskID.Value
@@ -366,6 +426,29 @@ func TestPodLaunchRunKill(t *testing.T) {
 		!strings.Contains(metrics, `k8sm_executor_tasks{state="TASK_RUNNING"} 1`) || !strings.Contains(metrics, "k8sm_executor_pod_start_seconds_count 1") {
 		t.Fatalf("/metrics lacks the executor's figures:\n%s", metrics)
 	}
+	checkStatsSummary(t, n, es.ContainerID, pod)
+	if code, logs := n.nodeAPI(t, es.ContainerID, "/containerLogs/default/web/web?tailLines=5"); code != 200 || strings.TrimSpace(logs) != "web up" {
+		t.Fatalf("/containerLogs of web: %d %q, want the container's output", code, logs)
+	}
+	if code, _ := n.nodeAPI(t, es.ContainerID, "/containerLogs/default/web/nope"); code != 404 {
+		t.Fatalf("/containerLogs of a container the pod lacks: %d, want 404", code)
+	}
+	// On TCP, only with the bearer token.
+	get := func(token string) int {
+		req, _ := http.NewRequest("GET", "http://"+apiAddr+"/pods", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("node API on TCP: %v", err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if anon, wrong, right := get(""), get("guess"), get("s3cret-token"); anon != 401 || wrong != 401 || right != 200 {
+		t.Fatalf("node API on TCP: anonymous %d, wrong token %d, right token %d; want 401 401 200", anon, wrong, right)
+	}
 
 	n.sched.Must(calls.Kill(id, n.a.ID()))
 	n.expect(id, mesos.TASK_KILLED)
@@ -396,11 +479,15 @@ func TestBadTaskDataThenAGoodPod(t *testing.T) {
 	n.expect(good.TaskID.Value, mesos.TASK_RUNNING)
 }
 
-// TestShutdownStopsEveryPodInTheGracePeriod: SHUTDOWN with pods whose
-// containers ignore SIGTERM: every task is TASK_KILLED and no container is
-// left before the agent's grace period kill.
+// TestShutdownStopsEveryPodInTheGracePeriod: SHUTDOWN with 50 pods whose
+// containers ignore SIGTERM, within Mesos' default 5s grace period: every
+// task is TASK_KILLED by the executor with no pod process left, and the
+// executor exits by itself before the agent's grace period kill. Docker
+// may still be removing containers then (on a small machine its teardown
+// of 100 containers takes longer than the grace period): they are not
+// running, and the next executor's reaper removes them.
 func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
-	const pods = 10
+	const pods = 50
 	grace := 5 * time.Second
 	n := newNode(t, grace)
 	var tasks []mesos.TaskInfo
@@ -415,6 +502,9 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 		n.expect(tk.TaskID.Value, mesos.TASK_RUNNING)
 	}
 	es := n.a.Executors()[0]
+	if got := n.podProcs(t, es.ContainerID); got < pods {
+		t.Fatalf("%d pod processes before SHUTDOWN, want at least %d", got, pods)
+	}
 	start := time.Now()
 	n.sched.Must(calls.Shutdown(n.exID, n.a.ID()))
 	for _, tk := range tasks {
@@ -424,8 +514,11 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 		}
 	}
 	took := time.Since(start)
-	if left := n.containersOf(t); len(left) != 0 {
-		t.Fatalf("%d containers left after the executor's shutdown", len(left))
+	if took >= grace {
+		t.Fatalf("the last TASK_KILLED came %v after SHUTDOWN, not within the %v grace period", took, grace)
+	}
+	if left := n.podProcs(t, es.ContainerID); left != 0 {
+		t.Fatalf("%d pod processes left once every task is TASK_KILLED", left)
 	}
 	waitFor(t, "the executor's exit", func() bool {
 		for _, e := range n.a.Executors() {
@@ -442,7 +535,61 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(n.apiDir, es.ContainerID+".sock")); err == nil {
 		t.Fatal("the node API socket is left after the executor's exit")
 	}
-	t.Logf("SHUTDOWN of %d SIGTERM-ignoring pods: all TASK_KILLED after %v (grace %v)", pods, took, grace)
+	left := n.containersOfRun(t, es.ContainerID)
+	for _, c := range left {
+		if c.State == "running" {
+			// dockerd may lag behind the kernel: give it time to notice.
+			waitFor(t, "Docker to see the killed containers exit", func() bool {
+				for _, c := range n.containersOfRun(t, es.ContainerID) {
+					if c.State == "running" {
+						return false
+					}
+				}
+				return true
+			})
+			break
+		}
+	}
+	t.Logf("SHUTDOWN of %d SIGTERM-ignoring pods: all TASK_KILLED after %v (grace %v); %d of %d containers still being removed at the executor's exit",
+		pods, took, grace, len(left), 2*pods)
+	if len(left) > 0 {
+		// The next executor of the framework on this node reaps them.
+		next := n.podTask(t, stubbornPod("next"), nil)
+		n.launch(next)
+		n.expect(next.TaskID.Value, mesos.TASK_STARTING)
+		n.expect(next.TaskID.Value, mesos.TASK_RUNNING)
+		waitFor(t, "the next executor to reap the containers left", func() bool {
+			return len(n.containersOfRun(t, es.ContainerID)) == 0
+		})
+	}
+}
+
+// podProcs counts the processes in the pod cgroups below the executor's
+// Mesos container cgroup (every child but the executor's own leaf).
+func (n *node) podProcs(t testing.TB, containerID string) int {
+	t.Helper()
+	dir := filepath.Join(n.root.Dir("memory"), containerID)
+	count := 0
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the executor's cgroup: %v", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == "leaf" {
+			continue
+		}
+		// Container cgroups come and go during the walk: what is gone
+		// holds no process.
+		_ = filepath.WalkDir(filepath.Join(dir, e.Name()), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			count += len(strings.Fields(string(b)))
+			return nil
+		})
+	}
+	return count
 }
 
 // TestPodOutcomes: a pod that exits 0 is TASK_FINISHED; an OOM-killed one
@@ -586,17 +733,18 @@ func TestKilledExecutorIsReplacedAndReaped(t *testing.T) {
 
 // TestStaticPodsRunWithTheExecutor: pods packed into ExecutorInfo.data run
 // as soon as the executor subscribes, beside its tasks, and stop with it.
-func TestStaticPodsRunWithTheExecutor(t *testing.T) {
-	n := newNode(t, 5*time.Second)
-	// As the scheduler ships them: read by staticpods.Load (which gives
-	// each a content-derived UID), packed into ExecutorInfo.data.
+// packStatic is one static pod manifest as the scheduler ships it: read by
+// staticpods.Load (which gives each a content-derived UID), packed for
+// ExecutorInfo.data.
+func packStatic(t testing.TB, name string) []byte {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: node-agent, namespace: default}\nspec:\n  containers:\n  - name: c\n    image: " +
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: default}\nspec:\n  containers:\n  - name: c\n    image: " +
 		testenv.BusyboxImage + "\n    command: [sh, -c, \"trap 'exit 0' TERM; while :; do sleep 0.2; done\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "node-agent.yaml"), []byte(manifest), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err := staticpods.Load(dir, staticpods.Options{Defaults: podspec.StandardDefaults()})
@@ -610,14 +758,20 @@ func TestStaticPodsRunWithTheExecutor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.exInfo.Data = data
+	return data
+}
+
+func TestStaticPodsRunWithTheExecutor(t *testing.T) {
+	n := newNode(t, 5*time.Second)
+	n.exInfo.Data = packStatic(t, "node-agent")
 	task := n.podTask(t, stubbornPod("task-pod"), nil)
 	n.launch(task)
 	n.expect(task.TaskID.Value, mesos.TASK_STARTING)
 	n.expect(task.TaskID.Value, mesos.TASK_RUNNING)
 	waitFor(t, "the static pod's container running", func() bool {
 		for _, c := range n.containersOf(t) {
-			if c.Labels[runtime.LabelPodName] == "node-agent" && c.Labels[runtime.LabelContainerName] == "c" && c.State == "running" &&
+			// Named as the kubelet names static pods: <name>-<node name>.
+			if c.Labels[runtime.LabelPodName] == "node-agent-e2e-node" && c.Labels[runtime.LabelContainerName] == "c" && c.State == "running" &&
 				strings.HasPrefix(c.Labels[runtime.LabelTaskID], "static.") {
 				return true
 			}

@@ -31,6 +31,12 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
 	})
 	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName))
+	n.exInfo.Data = packStatic(t, "node-agent")
+	mirrorName := "node-agent-" + nodeName
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = admin.CoreV1().Pods("default").Delete(context.Background(), mirrorName, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
 
 	// The pod as the scheduler binds it: in the API server, on this node.
 	want := sleeper(testenv.RandomName(4))
@@ -76,6 +82,15 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 		p, err := admin.CoreV1().Pods("default").Get(ctx, created.Name, metav1.GetOptions{})
 		return err == nil && p.Status.Phase == v1.PodRunning && len(p.Status.ContainerStatuses) == 1 &&
 			p.Status.ContainerStatuses[0].State.Running != nil && p.Status.HostIP == "127.0.0.1"
+	})
+
+	// The static pod's mirror pod, made by the node identity (which
+	// NodeRestriction lets make only mirror pods), with the static pod's
+	// status.
+	waitFor(t, "the static pod's mirror pod Running", func() bool {
+		p, err := admin.CoreV1().Pods("default").Get(ctx, mirrorName, metav1.GetOptions{})
+		return err == nil && p.Annotations["kubernetes.io/config.mirror"] != "" && p.Spec.NodeName == nodeName &&
+			p.Status.Phase == v1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
 	})
 
 	n.sched.Must(calls.Kill(task.TaskID.Value, n.a.ID()))
