@@ -207,9 +207,20 @@ current-context: k8sm-test
 EOF
 }
 
+# bind_roles: the proxy inside each executor reads EndpointSlices, as
+# kube-proxy does, so nodes get the bootstrap role system:node-proxier (the
+# Node authorizer lets them read Services but not EndpointSlices).
+bind_roles() {
+	"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" create clusterrolebinding k8sm-node-proxier \
+		--clusterrole=system:node-proxier --group=system:nodes --dry-run=client -o yaml |
+		"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" apply -f - >/dev/null ||
+		die "cannot bind system:node-proxier to system:nodes"
+}
+
 start_kube() {
 	if apiserver_up; then
 		log "kube-apiserver already up ($(grep -m1 server: "$KUBECONFIG_ADMIN" | awk '{print $2}'))"
+		bind_roles
 		return
 	fi
 	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
@@ -275,6 +286,7 @@ start_kube() {
 		tail -30 "$LOG_DIR/kube-apiserver.log" >&2
 		die "kube-apiserver did not become ready (log: $LOG_DIR/kube-apiserver.log)"
 	fi
+	bind_roles
 	cat >"$RUN_DIR/env" <<EOF
 # Written by test/env/setup.sh; source it for the test bed's endpoints.
 K8SM_TEST_DOCKER_HOST=$DOCKER_HOST_URL

@@ -1,0 +1,340 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Config of a Proxy.
+type Config struct {
+	// MinSyncInterval is the least time between two syncs: changes inside
+	// it are batched into the next (default 1s).
+	MinSyncInterval time.Duration
+	// SyncPeriod is how often a full resync runs even without changes
+	// (default 30s).
+	SyncPeriod time.Duration
+	Render     RenderOptions
+	// Conntrack is the conntrack command used to clear the entries of
+	// removed UDP endpoints ("" finds it on PATH; missing: not cleared).
+	Conntrack string
+}
+
+// Status is what the proxy programmed, for diag and the node API.
+type Status struct {
+	ServicePorts int       `json:"servicePorts"`
+	Endpoints    int       `json:"endpoints"`
+	Chains       int       `json:"chains"`
+	LastSync     time.Time `json:"lastSync"`
+	LastFull     time.Time `json:"lastFullSync"`
+	LastError    string    `json:"lastError,omitempty"`
+	Syncs        int       `json:"syncs"`
+}
+
+// Proxy keeps the node's K8SM- chains equal to Render of the Services and
+// k8sm EndpointSlices it is told of. The event handlers (SetService, ...)
+// may be called from any goroutine; every iptables command runs on Run's
+// goroutine (or Sync's caller's).
+type Proxy struct {
+	cfg Config
+	ipt Iptables
+	log *slog.Logger
+
+	mu       sync.Mutex
+	services map[types.NamespacedName]*v1.Service
+	slices   map[types.NamespacedName]*discoveryv1.EndpointSlice
+	poke     chan struct{}
+	status   Status
+
+	// Owned by the syncing goroutine.
+	prev      *Ruleset
+	prevPorts map[string]ServicePort
+	needFull  bool
+}
+
+// New returns a proxy over ipt.
+func New(cfg Config, ipt Iptables, log *slog.Logger) *Proxy {
+	if cfg.MinSyncInterval <= 0 {
+		cfg.MinSyncInterval = time.Second
+	}
+	if cfg.SyncPeriod <= 0 {
+		cfg.SyncPeriod = 30 * time.Second
+	}
+	if cfg.Conntrack == "" {
+		if p, err := exec.LookPath("conntrack"); err == nil {
+			cfg.Conntrack = p
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Proxy{cfg: cfg, ipt: ipt, log: log.With("component", "proxy"),
+		services: map[types.NamespacedName]*v1.Service{}, slices: map[types.NamespacedName]*discoveryv1.EndpointSlice{},
+		poke: make(chan struct{}, 1), needFull: true}
+}
+
+func (p *Proxy) changed() {
+	select {
+	case p.poke <- struct{}{}:
+	default:
+	}
+}
+
+// SetService records a Service's newest version.
+func (p *Proxy) SetService(s *v1.Service) {
+	p.mu.Lock()
+	p.services[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	p.mu.Unlock()
+	p.changed()
+}
+
+// DeleteService forgets a Service.
+func (p *Proxy) DeleteService(namespace, name string) {
+	p.mu.Lock()
+	delete(p.services, types.NamespacedName{Namespace: namespace, Name: name})
+	p.mu.Unlock()
+	p.changed()
+}
+
+// SetSlice records an EndpointSlice's newest version.
+func (p *Proxy) SetSlice(s *discoveryv1.EndpointSlice) {
+	p.mu.Lock()
+	p.slices[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	p.mu.Unlock()
+	p.changed()
+}
+
+// DeleteSlice forgets an EndpointSlice.
+func (p *Proxy) DeleteSlice(namespace, name string) {
+	p.mu.Lock()
+	delete(p.slices, types.NamespacedName{Namespace: namespace, Name: name})
+	p.mu.Unlock()
+	p.changed()
+}
+
+// Status is what the last sync programmed.
+func (p *Proxy) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+func (p *Proxy) state() []ServicePort {
+	p.mu.Lock()
+	svcs := make([]*v1.Service, 0, len(p.services))
+	for _, s := range p.services {
+		svcs = append(svcs, s)
+	}
+	sls := make([]*discoveryv1.EndpointSlice, 0, len(p.slices))
+	for _, s := range p.slices {
+		sls = append(sls, s)
+	}
+	p.mu.Unlock()
+	return BuildState(svcs, sls)
+}
+
+// Run syncs at once, then whenever something changed (at most once per
+// MinSyncInterval) and at least every SyncPeriod, until ctx ends. A failed
+// sync is retried after MinSyncInterval. It returns nil at ctx's end and
+// leaves the rules in place (Cleanup removes them).
+func (p *Proxy) Run(ctx context.Context) error {
+	resync := time.NewTimer(0)
+	defer resync.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.poke:
+		case <-resync.C:
+		}
+		if wait := p.cfg.MinSyncInterval - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		next := p.cfg.SyncPeriod
+		if err := p.Sync(ctx); err != nil {
+			p.log.Error("sync failed; the next one is a full resync", "err", err)
+			next = p.cfg.MinSyncInterval
+		}
+		if !resync.Stop() {
+			select {
+			case <-resync.C:
+			default:
+			}
+		}
+		resync.Reset(next)
+	}
+}
+
+// jumps are the rules in built-in chains that lead to the proxy's.
+var jumps = []struct {
+	table, chain string
+	rule         []string
+}{
+	{"nat", "PREROUTING", []string{"-m", "comment", "--comment", "k8sm service portals", "-j", ChainServices}},
+	{"nat", "OUTPUT", []string{"-m", "comment", "--comment", "k8sm service portals", "-j", ChainServices}},
+	{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "k8sm postrouting rules", "-j", ChainPostrouting}},
+	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "k8sm service portals", "-j", ChainServices}},
+	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "k8sm service portals", "-j", ChainServices}},
+}
+
+// Sync programs the current state once: a full resync when none was done
+// yet, the last one failed, SyncPeriod passed since the last full one, or
+// the canary chain is gone (someone flushed the tables); otherwise only the
+// chains that changed, plus K8SM-SERVICES.
+func (p *Proxy) Sync(ctx context.Context) error {
+	start := time.Now()
+	ports := p.state()
+	r := Render(ports, p.cfg.Render)
+	full := p.needFull || p.prev == nil || time.Since(p.Status().LastFull) >= p.cfg.SyncPeriod
+	if !full {
+		for _, t := range Tables {
+			ok, err := p.ipt.ChainExists(t, ChainCanary)
+			if err != nil || !ok {
+				p.log.Warn("canary chain gone: someone flushed the tables; full resync", "table", t, "err", err)
+				full = true
+				break
+			}
+		}
+	}
+	var doc []byte
+	if full {
+		stale := map[string][]string{}
+		for _, t := range Tables {
+			save, err := p.ipt.Save(ctx, t)
+			if err != nil {
+				return p.failed(err)
+			}
+			for _, c := range OwnedChains(save) {
+				if !r.Has(t, c) {
+					stale[t] = append(stale[t], c)
+				}
+			}
+		}
+		doc = r.Document(nil, stale)
+	} else {
+		doc = r.Document(p.prev, r.Stale(p.prev))
+	}
+	if err := p.ipt.Restore(ctx, doc); err != nil {
+		var re *RestoreError
+		if errors.As(err, &re) && re.Lines != "" {
+			p.log.Error("iptables-restore refused the rules", "line", re.Line, "said", re.Stderr, "lines", re.Lines)
+		}
+		return p.failed(err)
+	}
+	if full {
+		for _, j := range jumps {
+			if err := p.ipt.EnsureJump(j.table, j.chain, j.rule...); err != nil {
+				return p.failed(err)
+			}
+		}
+	}
+	p.clearConntrack(ctx, ports)
+	p.prev, p.needFull = r, false
+	chains := 0
+	for _, t := range Tables {
+		chains += len(r.Chains(t))
+	}
+	p.mu.Lock()
+	p.status.ServicePorts, p.status.Endpoints, p.status.Chains = r.ServicePorts, r.Endpoints, chains
+	p.status.LastSync, p.status.LastError = time.Now(), ""
+	p.status.Syncs++
+	if full {
+		p.status.LastFull = p.status.LastSync
+	}
+	p.mu.Unlock()
+	p.log.Debug("synced", "full", full, "service_ports", r.ServicePorts, "endpoints", r.Endpoints, "bytes", len(doc), "took", time.Since(start))
+	return nil
+}
+
+func (p *Proxy) failed(err error) error {
+	p.needFull = true
+	p.mu.Lock()
+	p.status.LastError = err.Error()
+	p.mu.Unlock()
+	return err
+}
+
+// clearConntrack deletes the conntrack entries of UDP connections to
+// endpoints a service port no longer has: UDP has no connection to break,
+// so without this the old flow would keep its DNAT (as kube-proxy does).
+func (p *Proxy) clearConntrack(ctx context.Context, ports []ServicePort) {
+	now := map[string]ServicePort{}
+	for _, s := range ports {
+		now[s.Key()+"/"+string(s.Protocol)] = s
+	}
+	if p.cfg.Conntrack != "" && p.prevPorts != nil {
+		for k, old := range p.prevPorts {
+			if old.Protocol != v1.ProtocolUDP {
+				continue
+			}
+			keep := map[string]bool{}
+			for _, e := range now[k].usable() {
+				keep[e.Addr()] = true
+			}
+			for _, e := range old.usable() {
+				if keep[e.Addr()] {
+					continue
+				}
+				out, err := exec.CommandContext(ctx, p.cfg.Conntrack, "-D", "-p", "udp", "--orig-dst", old.ClusterIP,
+					"--orig-port-dst", fmt.Sprint(old.PortNumber), "--dst-nat", e.IP).CombinedOutput()
+				// Exit 1 with "0 flow entries" is nothing to delete.
+				if err != nil && !bytes.Contains(out, []byte("0 flow entries")) {
+					p.log.Warn("conntrack entries of a removed UDP endpoint not cleared", "service", old.Key(), "endpoint", e.Addr(), "err", err, "out", string(out))
+				}
+			}
+		}
+	}
+	p.prevPorts = now
+}
+
+// Cleanup removes every jump to and every K8SM- chain, whoever made them
+// (a proxy that died too): what the executor does on a clean exit and
+// "k8sm-agent proxy --cleanup" does on a node. It removes nothing else.
+func Cleanup(ctx context.Context, ipt Iptables) (removed int, err error) {
+	for _, j := range jumps {
+		if err := ipt.DeleteJump(j.table, j.chain, j.rule...); err != nil {
+			return removed, err
+		}
+	}
+	var doc []byte
+	for _, t := range Tables {
+		save, err := ipt.Save(ctx, t)
+		if err != nil {
+			return removed, err
+		}
+		chains := OwnedChains(save)
+		sort.Strings(chains)
+		doc = append(doc, "*"+t+"\n"...)
+		for _, c := range chains {
+			doc = append(doc, ":"+c+" - [0:0]\n"...)
+		}
+		for _, c := range chains {
+			doc = append(doc, "-X "+c+"\n"...)
+		}
+		doc = append(doc, "COMMIT\n"...)
+		removed += len(chains)
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	if err := ipt.Restore(ctx, doc); err != nil {
+		return 0, fmt.Errorf("remove the K8SM- chains: %w", err)
+	}
+	return removed, nil
+}
