@@ -108,8 +108,8 @@ func (f *fakeIptables) Restore(_ context.Context, doc []byte) error {
 	sc := bufio.NewScanner(bytes.NewReader(doc))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var (
-		table string
-		work  map[string][]string
+		table  string
+		work   map[string][]string
 		staged = map[string]map[string][]string{}
 	)
 	for n := 1; sc.Scan(); n++ {
