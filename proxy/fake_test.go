@@ -308,7 +308,7 @@ func (f *fakeIptables) trace(p packet) (verdict, error) {
 			if i+1 < len(args) {
 				val = args[i+1]
 			}
-			ok := true
+			var ok bool
 			switch a {
 			case "-j":
 				return true, nil

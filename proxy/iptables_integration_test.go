@@ -298,3 +298,19 @@ func TestNoFailureDuringResyncs(t *testing.T) {
 	t.Logf("%d connections, none failed, during 100 resyncs in %v", ok.Load(), time.Since(start))
 	h.inA(t, "iptables", func(ipt *Exec) error { _, err := Cleanup(ctx, ipt); return err })
 }
+
+// NodeIP finds the address of the default route's interface: in A, the
+// route goes out of the veth that has 192.0.2.1.
+func TestNodeIP(t *testing.T) {
+	h := newHosts(t)
+	var ip net.IP
+	if err := h.a.Do(func() (err error) { ip, err = NodeIP(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if ip.String() != "192.0.2.1" {
+		t.Fatalf("node IP %s, want 192.0.2.1", ip)
+	}
+	if err := h.b.Do(func() (err error) { _, err = NodeIP(); return err }); err == nil {
+		t.Fatal("a node IP in a namespace without a default route")
+	}
+}

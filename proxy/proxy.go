@@ -28,6 +28,8 @@ type Config struct {
 	// Conntrack is the conntrack command used to clear the entries of
 	// removed UDP endpoints ("" finds it on PATH; missing: not cleared).
 	Conntrack string
+	// Metrics, when set, are kept up to date.
+	Metrics *Metrics
 }
 
 // Status is what the proxy programmed, for diag and the node API.
@@ -258,12 +260,26 @@ func (p *Proxy) Sync(ctx context.Context) error {
 		p.status.LastFull = p.status.LastSync
 	}
 	p.mu.Unlock()
+	if m := p.cfg.Metrics; m != nil {
+		kind := "partial"
+		if full {
+			kind = "full"
+		}
+		m.SyncSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+		m.RestoreBytes.Observe(float64(len(doc)))
+		m.ServicePorts.Set(float64(r.ServicePorts))
+		m.Endpoints.Set(float64(r.Endpoints))
+		m.LastSync.SetToCurrentTime()
+	}
 	p.log.Debug("synced", "full", full, "service_ports", r.ServicePorts, "endpoints", r.Endpoints, "bytes", len(doc), "took", time.Since(start))
 	return nil
 }
 
 func (p *Proxy) failed(err error) error {
 	p.needFull = true
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.SyncErrors.Inc()
+	}
 	p.mu.Lock()
 	p.status.LastError = err.Error()
 	p.mu.Unlock()

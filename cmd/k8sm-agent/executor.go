@@ -45,6 +45,8 @@ type executorOptions struct {
 	nodeAPIKeyFile    string
 	reapInterval      time.Duration
 	goMemoryLimit     string
+	proxy             bool
+	proxyOpts         proxyOptions
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -61,6 +63,9 @@ inside the cgroup Mesos assigned to it and reports its status to Mesos and,
 with --kubeconfig, to the Kubernetes API server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("proxy") {
+				o.proxy = o.kubeconfig != ""
+			}
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -101,6 +106,9 @@ with --kubeconfig, to the Kubernetes API server.`,
 		"how often orphan containers are removed (k8sm-labelled containers of dead executors or of tasks not running here, older than twice this)")
 	f.StringVar(&o.goMemoryLimit, "go-memory-limit", "48Mi",
 		"soft limit of the executor's own Go heap (runtime/debug.SetMemoryLimit; the GC works harder near it), inside the executor's 64 MiB allocation; 0 turns it off; the GOMEMLIMIT environment variable wins")
+	f.BoolVar(&o.proxy, "proxy", false,
+		"program iptables so that Services' cluster IPs reach their endpoints (default: on when --kubeconfig is given); the rules are removed on exit")
+	o.proxyOpts.addFlags(f)
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
 }
@@ -141,15 +149,25 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 	if err != nil {
 		return err
 	}
+	api := http.NewServeMux()
+	api.Handle("/", ex.NodeAPI(reg))
+	if o.proxy {
+		rp, err := startProxy(ctx, &o.proxyOpts, o.kubeconfig, reg, log)
+		if err != nil {
+			return err
+		}
+		defer rp.Stop()
+		api.HandleFunc("GET /proxy", rp.statusHandler)
+	}
 	// The Mesos container id is the last element of MESOS_DIRECTORY
 	// (src/slave/paths.cpp:291).
-	stop, err := serveNodeAPI(filepath.Join(o.nodeAPIDir, filepath.Base(env.Directory)+".sock"), ex.NodeAPI(reg), log)
+	stop, err := serveNodeAPI(filepath.Join(o.nodeAPIDir, filepath.Base(env.Directory)+".sock"), api, log)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	if o.nodeAPIAddress != "" {
-		stopTCP, err := serveNodeAPITCP(o, ex.NodeAPI(reg), log)
+		stopTCP, err := serveNodeAPITCP(o, api, log)
 		if err != nil {
 			return err
 		}
@@ -221,6 +239,14 @@ func serveNodeAPITCP(o *executorOptions, h http.Handler, log *slog.Logger) (stop
 }
 
 func (o *executorOptions) validate() error {
+	if o.proxy && o.kubeconfig == "" {
+		return fmt.Errorf("--proxy: needs --kubeconfig (the Services and EndpointSlices come from the API server)")
+	}
+	if o.proxy {
+		if err := o.proxyOpts.validate(); err != nil {
+			return err
+		}
+	}
 	if o.nodeAPIAddress != "" && o.nodeAPITokenFile == "" {
 		return fmt.Errorf("--node-api-address: needs --node-api-token-file (anonymous TCP access is refused)")
 	}

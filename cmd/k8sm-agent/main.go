@@ -46,7 +46,7 @@ The Mesos agent starts "k8sm-agent executor" for k8sm tasks; an operator runs
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
-	root.AddCommand(newExecutorCommand(), newDiagCommand(), newVersionCommand())
+	root.AddCommand(newExecutorCommand(), newDiagCommand(), newProxyCommand(), newVersionCommand())
 	return root
 }
 

@@ -82,6 +82,13 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		{[]string{"executor", "--default-container-mem-limit=-1Mi"}, "--default-container-mem-limit"},
 		{[]string{"executor", "--suicide-timeout=0s"}, "--suicide-timeout"},
 		{[]string{"diag", "-o", "yaml"}, "--output"},
+		{[]string{"executor", "--proxy"}, "--proxy"},
+		{[]string{"executor", "--kubeconfig=/k", "--proxy-masquerade-bit=40"}, "--proxy-masquerade-bit"},
+		{[]string{"executor", "--kubeconfig=/k", "--proxy-min-sync-interval=0s"}, "--proxy-min-sync-interval"},
+		{[]string{"executor", "--node-api-address=:1"}, "--node-api-address"},
+		{[]string{"executor", "--go-memory-limit=lots"}, "--go-memory-limit"},
+		{[]string{"proxy"}, "--kubeconfig"},
+		{[]string{"proxy", "--proxy-masquerade-bit=-1", "--cleanup"}, "--proxy-masquerade-bit"},
 	} {
 		_, err := run(tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.flag) {

@@ -30,7 +30,10 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 		_ = admin.CoreV1().Nodes().Delete(context.Background(), nodeName, metav1.DeleteOptions{})
 		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
 	})
-	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName))
+	// --proxy=false: the executor runs in the machine's own network
+	// namespace here, whose iptables tests never touch (the proxy has its
+	// own tests, in namespaces).
+	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false")
 	n.exInfo.Data = packStatic(t, "node-agent")
 	mirrorName := "node-agent-" + nodeName
 	t.Cleanup(func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,4 +136,34 @@ func FreeTCPPort(t testing.TB) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// KubeVersion is the Kubernetes version of the test bed's binaries
+// (test/env/lib.sh KUBE_VERSION, which must agree).
+const KubeVersion = "v1.35.8"
+
+// KubeBinary returns the path of a Kubernetes binary the test bed built
+// (kubectl, kube-proxy, ...) under the module's _output/bin, or skips when
+// it is not there.
+func KubeBinary(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("testenv: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "_output", "bin", "kube-"+KubeVersion, name)
+	if _, err := os.Stat(p); err != nil {
+		Skip(t, "%s not built (run \"make env\"): %v", name, err)
+	}
+	return p
 }
