@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,6 +272,12 @@ func (f *fakeIptables) ChainExists(table, chain string) (bool, error) {
 	return ok, nil
 }
 
+// inNet reports whether ip is in cidr ("a.b.c.d/n").
+func inNet(ip, cidr string) bool {
+	_, n, err := net.ParseCIDR(cidr)
+	return err == nil && n.Contains(net.ParseIP(ip))
+}
+
 // packet is what trace follows through the rules.
 type packet struct {
 	proto     string // tcp, udp, sctp
@@ -323,10 +330,10 @@ func (f *fakeIptables) trace(p packet) (verdict, error) {
 			case "--reap", "--set":
 				continue
 			case "-d":
-				ok = val == p.dst+"/32"
+				ok = inNet(p.dst, val)
 				i++
 			case "-s":
-				ok = val == p.src+"/32"
+				ok = inNet(p.src, val)
 				i++
 			case "-p":
 				ok = val == p.proto

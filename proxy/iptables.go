@@ -158,8 +158,16 @@ func (e *Exec) EnsureJump(table, chain string, rule ...string) error {
 	return nil
 }
 
-// DeleteJump removes rule from chain if there.
+// DeleteJump removes rule from chain if there. A jump to a chain that does
+// not exist cannot be there (and iptables -C refuses to look for it).
 func (e *Exec) DeleteJump(table, chain string, rule ...string) error {
+	for i, w := range rule {
+		if w == "-j" && i+1 < len(rule) {
+			if ok, err := e.ChainExists(table, rule[i+1]); err == nil && !ok {
+				return nil
+			}
+		}
+	}
 	if err := e.ipt.DeleteIfExists(table, chain, rule...); err != nil {
 		return fmt.Errorf("delete the jump in %s %s: %w", table, chain, err)
 	}

@@ -91,10 +91,10 @@ func (h *hosts) get(addr string) (string, error) {
 }
 
 // inA runs fn with iptables commands of mode going to namespace A.
-func (h *hosts) inA(t *testing.T, command string, fn func(ipt *Exec) error) {
+func (h *hosts) inA(t *testing.T, command string, fn func(ipt guarded) error) {
 	t.Helper()
 	if err := h.a.Do(func() error {
-		ipt, err := NewExec(command)
+		ipt, err := testExec(command)
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ var (
 // others is iptables-save of nat and filter in A without anything of the
 // proxy's: its chains, their rules and the jumps to them; comments and
 // counters dropped (they change with time and traffic).
-func others(t *testing.T, ctx context.Context, ipt *Exec) string {
+func others(t *testing.T, ctx context.Context, ipt guarded) string {
 	t.Helper()
 	var b strings.Builder
 	for _, tb := range Tables {
@@ -161,7 +161,7 @@ func testRealIptables(t *testing.T, command string) {
 	web := service("default", "web", "10.96.0.10", tcp("http", 80))
 	p := New(Config{Conntrack: "/nonexistent", SyncPeriod: time.Hour}, nil, nil)
 	var before string
-	h.inA(t, command, func(ipt *Exec) error {
+	h.inA(t, command, func(ipt guarded) error {
 		p.ipt = ipt
 		before = others(t, ctx, ipt)
 		p.SetService(web)
@@ -173,7 +173,7 @@ func testRealIptables(t *testing.T, command string) {
 	}
 
 	// The endpoint moves: traffic follows.
-	h.inA(t, command, func(*Exec) error {
+	h.inA(t, command, func(guarded) error {
 		p.SetSlice(slice("default", "web", "web-1", "http", v1.ProtocolTCP, 31003, readyEP("192.0.2.2")))
 		return p.Sync(ctx)
 	})
@@ -182,7 +182,7 @@ func testRealIptables(t *testing.T, command string) {
 	}
 
 	// No endpoint: refused at once, not a timeout.
-	h.inA(t, command, func(*Exec) error {
+	h.inA(t, command, func(guarded) error {
 		p.DeleteSlice("default", "web-1")
 		return p.Sync(ctx)
 	})
@@ -194,7 +194,7 @@ func testRealIptables(t *testing.T, command string) {
 
 	// 1,000 syncs (every 50th full) with services coming and going; the
 	// others' rules stay byte for byte.
-	h.inA(t, command, func(*Exec) error {
+	h.inA(t, command, func(guarded) error {
 		p.SetSlice(slice("default", "web", "web-1", "http", v1.ProtocolTCP, 31002, readyEP("192.0.2.2")))
 		for i := range 1000 {
 			name := fmt.Sprintf("s%d", i%20)
@@ -214,7 +214,7 @@ func testRealIptables(t *testing.T, command string) {
 		return nil
 	})
 	var during, after string
-	h.inA(t, command, func(ipt *Exec) error {
+	h.inA(t, command, func(ipt guarded) error {
 		during = others(t, ctx, ipt)
 		n, err := Cleanup(ctx, ipt)
 		if err != nil {
@@ -247,7 +247,7 @@ func TestNoFailureDuringResyncs(t *testing.T) {
 	h := newHosts(t)
 	h.serve(t, "192.0.2.2:31002", "b1")
 	p := New(Config{Conntrack: "/nonexistent", SyncPeriod: time.Hour}, nil, nil)
-	h.inA(t, "iptables", func(ipt *Exec) error {
+	h.inA(t, "iptables", func(ipt guarded) error {
 		p.ipt = ipt
 		p.SetService(service("default", "web", "10.96.0.10", tcp("http", 80)))
 		p.SetSlice(slice("default", "web", "web-1", "http", v1.ProtocolTCP, 31002, readyEP("192.0.2.2")))
@@ -277,7 +277,7 @@ func TestNoFailureDuringResyncs(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	h.inA(t, "iptables", func(*Exec) error {
+	h.inA(t, "iptables", func(guarded) error {
 		for i := range 100 {
 			name := fmt.Sprintf("other-%d", i%10)
 			p.SetService(service("default", name, fmt.Sprintf("10.96.3.%d", i%10+1), tcp("", 80)))
@@ -296,7 +296,7 @@ func TestNoFailureDuringResyncs(t *testing.T) {
 		t.Fatalf("%d connections failed (first: %v), %d worked, during 100 resyncs in %v", failed.Load(), firstErr.Load(), ok.Load(), time.Since(start))
 	}
 	t.Logf("%d connections, none failed, during 100 resyncs in %v", ok.Load(), time.Since(start))
-	h.inA(t, "iptables", func(ipt *Exec) error { _, err := Cleanup(ctx, ipt); return err })
+	h.inA(t, "iptables", func(ipt guarded) error { _, err := Cleanup(ctx, ipt); return err })
 }
 
 // NodeIP finds the address of the default route's interface: in A, the
@@ -313,4 +313,16 @@ func TestNodeIP(t *testing.T) {
 	if err := h.b.Do(func() (err error) { _, err = NodeIP(); return err }); err == nil {
 		t.Fatal("a node IP in a namespace without a default route")
 	}
+}
+
+// Cleanup on a node where the proxy never ran: nothing to do, no error.
+func TestCleanupOnACleanNamespace(t *testing.T) {
+	h := newHosts(t)
+	h.inA(t, "iptables", func(ipt guarded) error {
+		n, err := Cleanup(context.Background(), ipt)
+		if err == nil && n != 0 {
+			err = fmt.Errorf("removed %d chains from a clean namespace", n)
+		}
+		return err
+	})
 }

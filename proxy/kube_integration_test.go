@@ -59,7 +59,7 @@ endpoints: [{addresses: ["192.0.2.2"], conditions: {ready: true}}]
 	done := make(chan error, 1)
 	go func() {
 		done <- h.a.Do(func() error {
-			ipt, err := NewExec("iptables")
+			ipt, err := testExec("iptables")
 			if err != nil {
 				return err
 			}

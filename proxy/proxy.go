@@ -41,6 +41,8 @@ type Status struct {
 	LastFull     time.Time `json:"lastFullSync"`
 	LastError    string    `json:"lastError,omitempty"`
 	Syncs        int       `json:"syncs"`
+	// LastRestoreBytes is the size of the last iptables-restore input.
+	LastRestoreBytes int `json:"lastRestoreBytes"`
 }
 
 // Proxy keeps the node's K8SM- chains equal to Render of the Services and
@@ -52,16 +54,20 @@ type Proxy struct {
 	ipt Iptables
 	log *slog.Logger
 
-	mu       sync.Mutex
-	services map[types.NamespacedName]*v1.Service
-	slices   map[types.NamespacedName]*discoveryv1.EndpointSlice
-	poke     chan struct{}
-	status   Status
+	mu        sync.Mutex
+	services  map[types.NamespacedName]*v1.Service
+	slices    map[types.NamespacedName]*discoveryv1.EndpointSlice
+	sliceSvc  map[types.NamespacedName]types.NamespacedName // slice -> its service
+	svcSlices map[types.NamespacedName]map[types.NamespacedName]bool
+	dirty     map[types.NamespacedName]bool // services to re-render
+	poke      chan struct{}
+	status    Status
 
 	// Owned by the syncing goroutine.
-	prev      *Ruleset
-	prevPorts map[string]ServicePort
-	needFull  bool
+	b        *builder
+	ports    map[types.NamespacedName][]ServicePort // what b has, by service
+	pending  touched                                // chains changed since the last applied sync
+	needFull bool
 }
 
 // New returns a proxy over ipt.
@@ -82,7 +88,9 @@ func New(cfg Config, ipt Iptables, log *slog.Logger) *Proxy {
 	}
 	return &Proxy{cfg: cfg, ipt: ipt, log: log.With("component", "proxy"),
 		services: map[types.NamespacedName]*v1.Service{}, slices: map[types.NamespacedName]*discoveryv1.EndpointSlice{},
-		poke: make(chan struct{}, 1), needFull: true}
+		sliceSvc: map[types.NamespacedName]types.NamespacedName{}, svcSlices: map[types.NamespacedName]map[types.NamespacedName]bool{},
+		dirty: map[types.NamespacedName]bool{}, poke: make(chan struct{}, 1),
+		b: newBuilder(cfg.Render), ports: map[types.NamespacedName][]ServicePort{}, pending: touched{}, needFull: true}
 }
 
 func (p *Proxy) changed() {
@@ -94,24 +102,34 @@ func (p *Proxy) changed() {
 
 // SetService records a Service's newest version.
 func (p *Proxy) SetService(s *v1.Service) {
+	k := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
 	p.mu.Lock()
-	p.services[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	p.services[k], p.dirty[k] = s, true
 	p.mu.Unlock()
 	p.changed()
 }
 
 // DeleteService forgets a Service.
 func (p *Proxy) DeleteService(namespace, name string) {
+	k := types.NamespacedName{Namespace: namespace, Name: name}
 	p.mu.Lock()
-	delete(p.services, types.NamespacedName{Namespace: namespace, Name: name})
+	delete(p.services, k)
+	p.dirty[k] = true
 	p.mu.Unlock()
 	p.changed()
 }
 
 // SetSlice records an EndpointSlice's newest version.
 func (p *Proxy) SetSlice(s *discoveryv1.EndpointSlice) {
+	k := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+	svc := types.NamespacedName{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
 	p.mu.Lock()
-	p.slices[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	p.unlinkSlice(k)
+	p.slices[k], p.sliceSvc[k] = s, svc
+	if p.svcSlices[svc] == nil {
+		p.svcSlices[svc] = map[types.NamespacedName]bool{}
+	}
+	p.svcSlices[svc][k], p.dirty[svc] = true, true
 	p.mu.Unlock()
 	p.changed()
 }
@@ -119,9 +137,22 @@ func (p *Proxy) SetSlice(s *discoveryv1.EndpointSlice) {
 // DeleteSlice forgets an EndpointSlice.
 func (p *Proxy) DeleteSlice(namespace, name string) {
 	p.mu.Lock()
-	delete(p.slices, types.NamespacedName{Namespace: namespace, Name: name})
+	p.unlinkSlice(types.NamespacedName{Namespace: namespace, Name: name})
 	p.mu.Unlock()
 	p.changed()
+}
+
+// unlinkSlice forgets slice k and marks its service dirty; p.mu is held.
+func (p *Proxy) unlinkSlice(k types.NamespacedName) {
+	if svc, ok := p.sliceSvc[k]; ok {
+		delete(p.svcSlices[svc], k)
+		if len(p.svcSlices[svc]) == 0 {
+			delete(p.svcSlices, svc)
+		}
+		p.dirty[svc] = true
+	}
+	delete(p.slices, k)
+	delete(p.sliceSvc, k)
 }
 
 // Status is what the last sync programmed.
@@ -129,20 +160,6 @@ func (p *Proxy) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.status
-}
-
-func (p *Proxy) state() []ServicePort {
-	p.mu.Lock()
-	svcs := make([]*v1.Service, 0, len(p.services))
-	for _, s := range p.services {
-		svcs = append(svcs, s)
-	}
-	sls := make([]*discoveryv1.EndpointSlice, 0, len(p.slices))
-	for _, s := range p.slices {
-		sls = append(sls, s)
-	}
-	p.mu.Unlock()
-	return BuildState(svcs, sls)
 }
 
 // Run syncs at once, then whenever something changed (at most once per
@@ -198,40 +215,85 @@ var jumps = []struct {
 // Sync programs the current state once: a full resync when none was done
 // yet, the last one failed, SyncPeriod passed since the last full one, or
 // the canary chain is gone (someone flushed the tables); otherwise only the
-// chains that changed, plus K8SM-SERVICES.
+// chains that changed. Stale K8SM- chains are found by reading the tables
+// back (iptables-save, slow on iptables-nft) only when their content is
+// unknown: at the first sync, after a failure, or without the canary.
 func (p *Proxy) Sync(ctx context.Context) error {
 	start := time.Now()
-	ports := p.state()
-	r := Render(ports, p.cfg.Render)
-	full := p.needFull || p.prev == nil || time.Since(p.Status().LastFull) >= p.cfg.SyncPeriod
-	if !full {
+	// Re-render the services that changed, and only those.
+	p.mu.Lock()
+	type work struct {
+		svc    *v1.Service
+		slices []*discoveryv1.EndpointSlice
+	}
+	todo := make(map[types.NamespacedName]work, len(p.dirty))
+	for k := range p.dirty {
+		w := work{svc: p.services[k]}
+		for sl := range p.svcSlices[k] {
+			w.slices = append(w.slices, p.slices[sl])
+		}
+		todo[k] = w
+	}
+	p.dirty = map[types.NamespacedName]bool{}
+	p.mu.Unlock()
+	var gone []ServicePort // UDP ports whose removed endpoints lose their conntrack entries
+	for k, w := range todo {
+		var ports []ServicePort
+		if w.svc != nil {
+			ports = BuildState([]*v1.Service{w.svc}, w.slices)
+		}
+		gone = append(gone, removedUDP(p.ports[k], ports)...)
+		p.b.update(k.Namespace+"/"+k.Name, ports, p.pending)
+		if len(ports) == 0 {
+			delete(p.ports, k)
+		} else {
+			p.ports[k] = ports
+		}
+	}
+	r := p.b.rs
+	rendered := time.Since(start)
+	// unknown: what the tables hold is not what the last sync left (none
+	// yet, it failed, or someone deleted the canary): read them back.
+	unknown := p.needFull
+	if !unknown {
 		for _, t := range Tables {
 			ok, err := p.ipt.ChainExists(t, ChainCanary)
 			if err != nil || !ok {
 				p.log.Warn("canary chain gone: someone flushed the tables; full resync", "table", t, "err", err)
-				full = true
+				unknown = true
 				break
 			}
 		}
 	}
+	full := unknown || time.Since(p.Status().LastFull) >= p.cfg.SyncPeriod
 	var doc []byte
 	if full {
 		stale := map[string][]string{}
-		for _, t := range Tables {
-			save, err := p.ipt.Save(ctx, t)
-			if err != nil {
-				return p.failed(err)
-			}
-			for _, c := range OwnedChains(save) {
+		for t, cs := range p.pending {
+			for c := range cs {
 				if !r.Has(t, c) {
 					stale[t] = append(stale[t], c)
 				}
 			}
 		}
+		if unknown {
+			for _, t := range Tables {
+				save, err := p.ipt.Save(ctx, t)
+				if err != nil {
+					return p.failed(err)
+				}
+				for _, c := range OwnedChains(save) {
+					if !r.Has(t, c) && !p.pending[t][c] {
+						stale[t] = append(stale[t], c)
+					}
+				}
+			}
+		}
 		doc = r.Document(nil, stale)
 	} else {
-		doc = r.Document(p.prev, r.Stale(p.prev))
+		doc = r.documentOf(p.pending)
 	}
+	checked := time.Since(start)
 	if err := p.ipt.Restore(ctx, doc); err != nil {
 		var re *RestoreError
 		if errors.As(err, &re) && re.Lines != "" {
@@ -239,6 +301,7 @@ func (p *Proxy) Sync(ctx context.Context) error {
 		}
 		return p.failed(err)
 	}
+	restored := time.Since(start)
 	if full {
 		for _, j := range jumps {
 			if err := p.ipt.EnsureJump(j.table, j.chain, j.rule...); err != nil {
@@ -246,15 +309,15 @@ func (p *Proxy) Sync(ctx context.Context) error {
 			}
 		}
 	}
-	p.clearConntrack(ctx, ports)
-	p.prev, p.needFull = r, false
+	p.pending, p.needFull = touched{}, false
+	p.clearConntrack(ctx, gone)
 	chains := 0
 	for _, t := range Tables {
-		chains += len(r.Chains(t))
+		chains += len(r.chains[t])
 	}
 	p.mu.Lock()
 	p.status.ServicePorts, p.status.Endpoints, p.status.Chains = r.ServicePorts, r.Endpoints, chains
-	p.status.LastSync, p.status.LastError = time.Now(), ""
+	p.status.LastSync, p.status.LastError, p.status.LastRestoreBytes = time.Now(), "", len(doc)
 	p.status.Syncs++
 	if full {
 		p.status.LastFull = p.status.LastSync
@@ -271,7 +334,8 @@ func (p *Proxy) Sync(ctx context.Context) error {
 		m.Endpoints.Set(float64(r.Endpoints))
 		m.LastSync.SetToCurrentTime()
 	}
-	p.log.Debug("synced", "full", full, "service_ports", r.ServicePorts, "endpoints", r.Endpoints, "bytes", len(doc), "took", time.Since(start))
+	p.log.Debug("synced", "full", full, "service_ports", r.ServicePorts, "endpoints", r.Endpoints, "bytes", len(doc),
+		"rendered", rendered, "checked", checked, "restored", restored, "took", time.Since(start))
 	return nil
 }
 
@@ -286,37 +350,53 @@ func (p *Proxy) failed(err error) error {
 	return err
 }
 
-// clearConntrack deletes the conntrack entries of UDP connections to
-// endpoints a service port no longer has: UDP has no connection to break,
-// so without this the old flow would keep its DNAT (as kube-proxy does).
-func (p *Proxy) clearConntrack(ctx context.Context, ports []ServicePort) {
-	now := map[string]ServicePort{}
-	for _, s := range ports {
-		now[s.Key()+"/"+string(s.Protocol)] = s
-	}
-	if p.cfg.Conntrack != "" && p.prevPorts != nil {
-		for k, old := range p.prevPorts {
-			if old.Protocol != v1.ProtocolUDP {
-				continue
-			}
-			keep := map[string]bool{}
-			for _, e := range now[k].usable() {
-				keep[e.Addr()] = true
-			}
-			for _, e := range old.usable() {
-				if keep[e.Addr()] {
-					continue
-				}
-				out, err := exec.CommandContext(ctx, p.cfg.Conntrack, "-D", "-p", "udp", "--orig-dst", old.ClusterIP,
-					"--orig-port-dst", fmt.Sprint(old.PortNumber), "--dst-nat", e.IP).CombinedOutput()
-				// Exit 1 with "0 flow entries" is nothing to delete.
-				if err != nil && !bytes.Contains(out, []byte("0 flow entries")) {
-					p.log.Warn("conntrack entries of a removed UDP endpoint not cleared", "service", old.Key(), "endpoint", e.Addr(), "err", err, "out", string(out))
+// removedUDP are the UDP ports of old, each with only the endpoints that
+// new no longer uses.
+func removedUDP(old, new []ServicePort) []ServicePort {
+	var out []ServicePort
+	for _, o := range old {
+		if o.Protocol != v1.ProtocolUDP {
+			continue
+		}
+		keep := map[string]bool{}
+		for _, n := range new {
+			if portID(n) == portID(o) && n.ClusterIP == o.ClusterIP && n.PortNumber == o.PortNumber {
+				for _, e := range n.usable() {
+					keep[e.Addr()] = true
 				}
 			}
 		}
+		g := o
+		g.Endpoints = nil
+		for _, e := range o.usable() {
+			if !keep[e.Addr()] {
+				g.Endpoints = append(g.Endpoints, e)
+			}
+		}
+		if len(g.Endpoints) > 0 {
+			out = append(out, g)
+		}
 	}
-	p.prevPorts = now
+	return out
+}
+
+// clearConntrack deletes the conntrack entries of UDP flows to endpoints a
+// service port no longer has: UDP has no connection to break, so without
+// this the old flow keeps its DNAT (as kube-proxy does).
+func (p *Proxy) clearConntrack(ctx context.Context, gone []ServicePort) {
+	if p.cfg.Conntrack == "" {
+		return
+	}
+	for _, s := range gone {
+		for _, e := range s.Endpoints {
+			out, err := exec.CommandContext(ctx, p.cfg.Conntrack, "-D", "-p", "udp", "--orig-dst", s.ClusterIP,
+				"--orig-port-dst", fmt.Sprint(s.PortNumber), "--dst-nat", e.IP).CombinedOutput()
+			// Exit 1 with "0 flow entries" is nothing to delete.
+			if err != nil && !bytes.Contains(out, []byte("0 flow entries")) {
+				p.log.Warn("conntrack entries of a removed UDP endpoint not cleared", "service", s.Key(), "endpoint", e.Addr(), "err", err, "out", string(out))
+			}
+		}
+	}
 }
 
 // Cleanup removes every jump to and every K8SM- chain, whoever made them

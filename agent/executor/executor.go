@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,6 +68,8 @@ type Node struct {
 	Stats CgroupStats
 	// Logs, when set, serves the node API's /containerLogs.
 	Logs ContainerLogs
+	// CgroupPath is the executor's Mesos container cgroup (for /executor).
+	CgroupPath string
 }
 
 // CgroupStats reads the usage of a cgroup below the executor's Mesos
@@ -154,6 +157,13 @@ type Executor struct {
 
 	samplesMu sync.Mutex
 	samples   map[string]cpuSample // by cgroup rel path: the last CPU reading
+
+	online     atomic.Bool // connected to the agent now (the node API's view)
+	cgroupPath string      // the executor's Mesos container cgroup (viewMu)
+
+	infoMu  sync.RWMutex
+	infoID  Identity        // e.id, for Info
+	infoRes mesos.Resources // the live tasks' resources, for Info
 }
 
 type task struct {
@@ -286,6 +296,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			}
 			if m.ev == nil {
 				e.connected = false
+				e.online.Store(false)
 				e.lostAt = time.Now()
 				if !e.cfg.Mesos.Checkpoint {
 					// docs/executor-http-api.md "Disconnections": without
@@ -429,6 +440,7 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 
 func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed) error {
 	e.connected, e.backoff = true, 0
+	e.online.Store(true)
 	if e.pods != nil {
 		e.log.Info("re-subscribed to the agent", "pending_updates", e.book.Pending())
 		return nil
@@ -439,13 +451,16 @@ func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed)
 		Agent: s.AgentInfo, Executor: s.ExecutorInfo,
 	}
 	e.log = e.log.With("container", e.id.ContainerID)
+	e.infoMu.Lock()
+	e.infoID = e.id
+	e.infoMu.Unlock()
 	node, err := e.start(ctx, e.id, e.Report)
 	if err != nil {
 		return fmt.Errorf("start the node side: %w", err)
 	}
 	e.pods, e.podStatus, e.mirrorPod = node.Pods, node.PodStatus, node.MirrorPod
 	e.viewMu.Lock()
-	e.stats, e.logs, e.nodeName = node.Stats, node.Logs, s.AgentInfo.Hostname
+	e.stats, e.logs, e.nodeName, e.cgroupPath = node.Stats, node.Logs, s.AgentInfo.Hostname, node.CgroupPath
 	e.viewMu.Unlock()
 	e.log.Info("subscribed to the agent", "agent", e.id.AgentID, "hostname", s.AgentInfo.Hostname)
 	e.startStaticPods(s.ExecutorInfo.Data)

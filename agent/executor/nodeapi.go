@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/k8sm/k8sm/cgroups"
+	"github.com/k8sm/k8sm/podspec"
 )
 
 // Metrics are the executor's Prometheus metrics (the node API's /metrics).
@@ -91,6 +93,15 @@ func (e *Executor) publish(t *task) {
 // countStates refreshes the metrics that change with a task's state; the
 // loop calls it after each update it makes.
 func (e *Executor) countStates() {
+	var res mesos.Resources
+	for _, tk := range e.tasks {
+		if !terminal(tk.state) {
+			res = append(res, tk.info.Resources...)
+		}
+	}
+	e.infoMu.Lock()
+	e.infoRes = res
+	e.infoMu.Unlock()
 	m := e.cfg.Metrics
 	if m == nil {
 		return
@@ -105,6 +116,71 @@ func (e *Executor) countStates() {
 	for s, n := range counts {
 		m.TasksByState.WithLabelValues(s).Set(float64(n))
 	}
+}
+
+// TaskIDAnnotation carries a pod's Mesos task id (shared/DESIGN.md "Task
+// data"); /pods sets it on every pod it lists, static pods' included
+// ("static.<uid>").
+const TaskIDAnnotation = "k8sm.io/task-id"
+
+// Info is the executor as "k8sm-agent diag" shows it (the node API's
+// /executor).
+type Info struct {
+	PID           int       `json:"pid"`
+	StartedAt     time.Time `json:"startedAt"`
+	FrameworkID   string    `json:"frameworkID"`
+	ExecutorID    string    `json:"executorID"`
+	AgentID       string    `json:"agentID,omitempty"`
+	ContainerID   string    `json:"containerID,omitempty"`
+	AgentEndpoint string    `json:"agentEndpoint"`
+	Hostname      string    `json:"hostname,omitempty"`
+	// Subscribed: connected to the agent now.
+	Subscribed bool   `json:"subscribed"`
+	Checkpoint bool   `json:"checkpoint"`
+	Cgroup     string `json:"cgroup,omitempty"`
+	// MemoryLimitBytes (0: unknown or none) and MemoryUsageBytes of the
+	// executor's Mesos container (itself and its pods); CPUUsageNanos its
+	// CPU time.
+	MemoryLimitBytes uint64 `json:"memoryLimitBytes,omitempty"`
+	MemoryUsageBytes uint64 `json:"memoryUsageBytes,omitempty"`
+	CPUUsageNanos    uint64 `json:"cpuUsageNanos,omitempty"`
+	// CPUs and MemBytes are what Mesos gave the executor and its tasks.
+	CPUs     float64 `json:"cpus,omitempty"`
+	MemBytes int64   `json:"memBytes,omitempty"`
+	// PortRanges are the agent's "ports" resources ("31000-32000").
+	PortRanges []string `json:"portRanges,omitempty"`
+}
+
+// Info describes the executor now; safe for concurrent use.
+func (e *Executor) Info() Info {
+	e.viewMu.RLock()
+	read, cgroup := e.stats, e.cgroupPath
+	e.viewMu.RUnlock()
+	m := e.cfg.Mesos
+	in := Info{PID: os.Getpid(), StartedAt: e.startedAt, FrameworkID: m.FrameworkID, ExecutorID: m.ExecutorID,
+		AgentEndpoint: m.AgentEndpoint, Subscribed: e.online.Load(), Checkpoint: m.Checkpoint, Cgroup: cgroup}
+	e.infoMu.RLock()
+	id, tasks := e.infoID, e.infoRes
+	e.infoMu.RUnlock()
+	in.AgentID, in.ContainerID, in.Hostname = id.AgentID, id.ContainerID, id.Agent.Hostname
+	for _, r := range id.Agent.Resources {
+		if r.Name == "ports" && r.Ranges != nil {
+			for _, rg := range r.Ranges.Range {
+				in.PortRanges = append(in.PortRanges, fmt.Sprintf("%d-%d", rg.Begin, rg.End))
+			}
+		}
+	}
+	cpus, mem, _ := podspec.FromMesos(append(append(mesos.Resources{}, id.Executor.Resources...), tasks...))
+	in.CPUs, in.MemBytes = cpus, mem
+	if read != nil {
+		if s, err := read(""); err == nil {
+			in.MemoryUsageBytes, in.CPUUsageNanos = s.MemoryUsage, s.CPUUsageNanos
+			if s.MemoryLimit < unlimited {
+				in.MemoryLimitBytes = s.MemoryLimit
+			}
+		}
+	}
+	return in
 }
 
 // publishStatic refreshes the node API's view of a static pod and hands
@@ -134,6 +210,10 @@ func (e *Executor) NodeAPI(gatherer prometheus.Gatherer) http.Handler {
 		for _, v := range e.Pods() {
 			p := v.Pod.DeepCopy()
 			p.Status = v.Status
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
+			p.Annotations[TaskIDAnnotation] = v.TaskID
 			list.Items = append(list.Items, *p)
 		}
 		writeJSON(w, list)
@@ -147,6 +227,7 @@ func (e *Executor) NodeAPI(gatherer prometheus.Gatherer) http.Handler {
 		writeJSON(w, sum)
 	})
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", e.serveLogs)
+	mux.HandleFunc("GET /executor", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, e.Info()) })
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}

@@ -2,6 +2,7 @@
 //
 //	executor  the custom Mesos executor that runs pods as Docker containers
 //	diag      the operator's view of what k8sm has on this node
+//	proxy     the Service proxy alone, or --cleanup of its iptables rules
 //	version   print the build version
 //
 // Only this package reads flags and environment; it turns them into the Config

@@ -13,13 +13,12 @@ import (
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// errNotImplemented is returned by subcommands whose issue has not landed yet,
-// so that nobody mistakes a stub for a working command.
-var errNotImplemented = errors.New("not implemented yet")
-
 func main() {
 	if err := newRootCommand(os.Stdout).Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "k8sm-agent: %v\n", err)
+		var quiet interface{ Silent() bool }
+		if !errors.As(err, &quiet) || !quiet.Silent() {
+			fmt.Fprintf(os.Stderr, "k8sm-agent: %v\n", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 
@@ -47,20 +46,22 @@ func TestHelpListsFlags(t *testing.T) {
 	}
 }
 
-// Unimplemented subcommands fail (exit 2) and say so; they print no output
-// that could be mistaken for a result.
-func TestStubsFail(t *testing.T) {
-	for _, args := range [][]string{{"diag"}} {
-		out, err := run(args...)
-		if !errors.Is(err, errNotImplemented) {
-			t.Errorf("%v: err = %v, want not implemented yet", args, err)
-		}
-		if exitCode(err) == 0 {
-			t.Errorf("%v: exit code 0 for a stub", args)
-		}
-		if out != "" {
-			t.Errorf("%v: stub printed %q", args, out)
-		}
+// diag on a node without k8sm and without Docker: it still reports (exit
+// 1, Docker unreachable named with its endpoint), in both formats.
+func TestDiagOnABareNode(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"diag", "--node-api-dir", dir + "/sockets", "--cgroup-fs", dir, "--docker-endpoint", "unix://" + dir + "/docker.sock",
+		"--iptables", "", "--timeout", "1s"}
+	out, err := run(args...)
+	if exitCode(err) != 1 || !strings.Contains(out, "Docker is unreachable at unix://"+dir+"/docker.sock") || !strings.Contains(out, "EXECUTORS\n  (none)") {
+		t.Fatalf("diag: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	out, err = run(append(args, "-o", "json")...)
+	if exitCode(err) != 1 || !strings.Contains(out, `"level": "FAIL"`) {
+		t.Fatalf("diag -o json: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if _, err := run("diag", "--dry-run"); exitCode(err) != 2 || !strings.Contains(err.Error(), "--dry-run") {
+		t.Fatalf("--dry-run without --reap: %v", err)
 	}
 }
 
@@ -94,8 +95,8 @@ func TestFlagValidationNamesTheFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%v: err = %v, want it to name %s", tc.args, err, tc.flag)
 		}
-		if errors.Is(err, errNotImplemented) {
-			t.Errorf("%v: bad flag reached the stub instead of being refused", tc.args)
+		if exitCode(err) != 2 {
+			t.Errorf("%v: exit code %d, want 2 (a usage error)", tc.args, exitCode(err))
 		}
 	}
 }

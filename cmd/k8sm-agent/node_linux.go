@@ -36,7 +36,7 @@ func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Lo
 		if err != nil {
 			return executor.Node{}, err
 		}
-		node := executor.Node{Pods: mgr, Stats: cg.StatsOf, Logs: mgr.Logs}
+		node := executor.Node{Pods: mgr, Stats: cg.StatsOf, Logs: mgr.Logs, CgroupPath: cg.Parent()}
 		if o.kubeconfig == "" {
 			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
 			return node, nil

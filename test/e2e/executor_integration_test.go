@@ -731,8 +731,6 @@ func TestKilledExecutorIsReplacedAndReaped(t *testing.T) {
 	})
 }
 
-// TestStaticPodsRunWithTheExecutor: pods packed into ExecutorInfo.data run
-// as soon as the executor subscribes, beside its tasks, and stop with it.
 // packStatic is one static pod manifest as the scheduler ships it: read by
 // staticpods.Load (which gives each a content-derived UID), packed for
 // ExecutorInfo.data.
@@ -761,6 +759,8 @@ func packStatic(t testing.TB, name string) []byte {
 	return data
 }
 
+// TestStaticPodsRunWithTheExecutor: pods packed into ExecutorInfo.data run
+// as soon as the executor subscribes, beside its tasks, and stop with it.
 func TestStaticPodsRunWithTheExecutor(t *testing.T) {
 	n := newNode(t, 5*time.Second)
 	n.exInfo.Data = packStatic(t, "node-agent")

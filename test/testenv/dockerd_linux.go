@@ -143,6 +143,13 @@ func (d *Dockerd) stop(t testing.TB) {
 	d.cmd = nil
 }
 
+// Stop stops the daemon (SIGTERM, as an operator's stop does) until
+// Restart; its data stays.
+func (d *Dockerd) Stop(t testing.TB) {
+	t.Helper()
+	d.stop(t)
+}
+
 // Restart stops the daemon and starts it again on the same data: its
 // containers are stopped, not removed.
 func (d *Dockerd) Restart(t testing.TB) {

@@ -1,0 +1,20 @@
+// Package diag is "k8sm-agent diag": what k8sm has on a node and what is
+// wrong with it.
+//
+// Contracts:
+//   - Gather reads every source it is given, each optional: the executors'
+//     node API sockets (/executor, /pods, /stats/summary, /proxy), Docker
+//     (containers with k8sm's labels and the cgroup driver), the cgroups
+//     below the Mesos cgroup root, and iptables-save (the K8SM- chains). A
+//     source that cannot be read becomes a problem, never an error: diag
+//     works on a node where the executor died or Docker is down.
+//   - Evaluate is pure: observations in, a Report with problems out (OK,
+//     WARN or FAIL, each with what to do). Only cgroups below k8sm
+//     executors' Mesos containers (known from sockets or Docker labels)
+//     are considered, never other frameworks'.
+//   - Reap removes only what Evaluate found orphaned and what carries
+//     k8sm's labels or prefix: containers of dead executors, pod cgroups no
+//     pod owns, dead executors' sockets, and K8SM- chains when no proxy
+//     runs. With dry run it changes nothing.
+//   - Report.WriteTable prints aligned sections; WriteJSON the same data.
+package diag
