@@ -24,29 +24,28 @@ func TestServiceFromTheAPIServer(t *testing.T) {
 	kubectl := testenv.KubeBinary(t, "kubectl")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ns := "proxy-" + strings.TrimPrefix(testenv.RandomName(4), testenv.Prefix)
+	// The bed runs no namespace controller: objects go in default, under
+	// a name of the test's own, and are deleted one by one.
+	ns, name := "default", "web-"+strings.TrimPrefix(testenv.RandomName(4), testenv.Prefix)
 	manifest := `apiVersion: v1
-kind: Namespace
-metadata: {name: ` + ns + `}
----
-apiVersion: v1
 kind: Service
-metadata: {name: web, namespace: ` + ns + `}
+metadata: {name: ` + name + `, namespace: ` + ns + `}
 spec:
   ports: [{name: http, port: 80, protocol: TCP}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: web-k8sm
+  name: ` + name + `-k8sm
   namespace: ` + ns + `
-  labels: {kubernetes.io/service-name: web, endpointslice.kubernetes.io/managed-by: ` + ManagedBy + `}
+  labels: {kubernetes.io/service-name: ` + name + `, endpointslice.kubernetes.io/managed-by: ` + ManagedBy + `}
 addressType: IPv4
 ports: [{name: http, port: 31002, protocol: TCP}]
 endpoints: [{addresses: ["192.0.2.2"], conditions: {ready: true}}]
 `
 	t.Cleanup(func() {
-		_ = admin.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		_ = admin.CoreV1().Services(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = admin.DiscoveryV1().EndpointSlices(ns).Delete(context.Background(), name+"-k8sm", metav1.DeleteOptions{})
 	})
 
 	h := newHosts(t)
@@ -84,7 +83,7 @@ endpoints: [{addresses: ["192.0.2.2"], conditions: {ready: true}}]
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kubectl apply: %v: %s", err, out)
 	}
-	svc, err := admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+	svc, err := admin.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -289,7 +289,7 @@ func (p *Proxy) Sync(ctx context.Context) error {
 				}
 			}
 		}
-		doc = r.Document(nil, stale)
+		doc = r.Document(stale)
 	} else {
 		doc = r.documentOf(p.pending)
 	}

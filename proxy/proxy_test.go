@@ -90,7 +90,7 @@ func TestBuildState(t *testing.T) {
 
 func TestRenderGolden(t *testing.T) {
 	svcs, slices := fixture()
-	doc := Render(BuildState(svcs, slices), RenderOptions{}).Document(nil, map[string][]string{"nat": {"K8SM-SVC-OLDOLDOLDOLDOLDO"}})
+	doc := Render(BuildState(svcs, slices), RenderOptions{}).Document(map[string][]string{"nat": {"K8SM-SVC-OLDOLDOLDOLDOLDO"}})
 	path := filepath.Join("testdata", "rules.golden")
 	if *update {
 		if err := os.WriteFile(path, doc, 0o644); err != nil {
@@ -118,7 +118,13 @@ func TestRenderGolden(t *testing.T) {
 func programmed(t *testing.T) (*fakeIptables, *Proxy) {
 	t.Helper()
 	f := newFake()
-	p := New(Config{Conntrack: "/nonexistent"}, f, nil)
+	return f, syncedFixture(t, f)
+}
+
+// syncedFixture is a Proxy over ipt told of the fixture and synced once.
+func syncedFixture(t *testing.T, ipt Iptables) *Proxy {
+	t.Helper()
+	p := New(Config{Conntrack: "/nonexistent"}, ipt, nil)
 	svcs, slices := fixture()
 	for _, s := range svcs {
 		p.SetService(s)
@@ -129,7 +135,7 @@ func programmed(t *testing.T) (*fakeIptables, *Proxy) {
 	if err := p.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return f, p
+	return p
 }
 
 func TestPacketTraces(t *testing.T) {
@@ -324,17 +330,7 @@ func TestStaleChainsAndCleanup(t *testing.T) {
 	f.tables["nat"]["KUBE-SERVICES"] = []string{}
 	f.tables["nat"]["K8SM-SVC-LEFTOVERLEFTOVE"] = []string{"-A K8SM-SVC-LEFTOVERLEFTOVE -j ACCEPT"}
 	before := tablesOf(f)
-	p := New(Config{Conntrack: "/nonexistent"}, f, nil)
-	svcs, slices := fixture()
-	for _, s := range svcs {
-		p.SetService(s)
-	}
-	for _, s := range slices {
-		p.SetSlice(s)
-	}
-	if err := p.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	syncedFixture(t, f)
 	if _, ok := f.tables["nat"]["K8SM-SVC-LEFTOVERLEFTOVE"]; ok {
 		t.Fatal("a stale K8SM- chain survived the full sync")
 	}

@@ -324,49 +324,23 @@ func Render(ports []ServicePort, o RenderOptions) *Ruleset {
 	return b.rs
 }
 
-// Document is the iptables-restore --noflush input that takes the tables
-// from prev (nil: unknown) to r. A full one declares (and so flushes) every
-// chain of r; an incremental one only the chains that are new or whose
-// rules changed. Chains in stale (by table) are flushed and deleted. Each
-// table's section ends in COMMIT: it applies whole or not at all.
-func (r *Ruleset) Document(prev *Ruleset, stale map[string][]string) []byte {
+// Document is the iptables-restore --noflush input of a full sync: it
+// declares (and so flushes) and writes every chain of r, and flushes and
+// deletes the chains in stale (by table). Each table's section ends in
+// COMMIT: it applies whole or not at all.
+func (r *Ruleset) Document(stale map[string][]string) []byte {
 	var b bytes.Buffer
 	for _, t := range Tables {
-		fmt.Fprintf(&b, "*%s\n", t)
-		var write []string
-		for _, c := range r.Chains(t) {
-			if prev == nil || !has(prev.chains[t], c) || !equal(prev.chains[t][c], r.chains[t][c]) {
-				write = append(write, c)
-			}
-		}
-		gone := append([]string(nil), stale[t]...)
-		sort.Strings(gone)
-		for _, c := range write {
-			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-		}
-		for _, c := range gone {
-			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-		}
-		for _, c := range write {
-			for _, rule := range r.chains[t][c] {
-				b.WriteString(rule)
-				b.WriteByte('\n')
-			}
-		}
-		for _, c := range gone {
-			fmt.Fprintf(&b, "-X %s\n", c)
-		}
-		b.WriteString("COMMIT\n")
+		writeTable(&b, r, t, r.Chains(t), append([]string(nil), stale[t]...))
 	}
 	return b.Bytes()
 }
 
-// documentOf is the iptables-restore --noflush input that rewrites the
-// chains in t that r has, and flushes and deletes those it no longer has.
+// documentOf is the input of a partial sync: it rewrites the chains in t
+// that r has, and flushes and deletes those it no longer has.
 func (r *Ruleset) documentOf(t touched) []byte {
 	var b bytes.Buffer
 	for _, tb := range Tables {
-		fmt.Fprintf(&b, "*%s\n", tb)
 		var write, gone []string
 		for c := range t[tb] {
 			if r.Has(tb, c) {
@@ -375,39 +349,30 @@ func (r *Ruleset) documentOf(t touched) []byte {
 				gone = append(gone, c)
 			}
 		}
-		sort.Strings(write)
-		sort.Strings(gone)
-		for _, c := range append(append([]string{}, write...), gone...) {
-			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-		}
-		for _, c := range write {
-			for _, rule := range r.chains[tb][c] {
-				b.WriteString(rule)
-				b.WriteByte('\n')
-			}
-		}
-		for _, c := range gone {
-			fmt.Fprintf(&b, "-X %s\n", c)
-		}
-		b.WriteString("COMMIT\n")
+		writeTable(&b, r, tb, write, gone)
 	}
 	return b.Bytes()
 }
 
-// Stale are prev's chains r no longer has, by table.
-func (r *Ruleset) Stale(prev *Ruleset) map[string][]string {
-	out := map[string][]string{}
-	if prev == nil {
-		return out
+// writeTable writes one table's section: the chains in write declared and
+// filled with r's rules, those in gone flushed and deleted.
+func writeTable(b *bytes.Buffer, r *Ruleset, table string, write, gone []string) {
+	sort.Strings(write)
+	sort.Strings(gone)
+	fmt.Fprintf(b, "*%s\n", table)
+	for _, c := range append(append([]string{}, write...), gone...) {
+		fmt.Fprintf(b, ":%s - [0:0]\n", c)
 	}
-	for _, t := range Tables {
-		for c := range prev.chains[t] {
-			if !has(r.chains[t], c) {
-				out[t] = append(out[t], c)
-			}
+	for _, c := range write {
+		for _, rule := range r.chains[table][c] {
+			b.WriteString(rule)
+			b.WriteByte('\n')
 		}
 	}
-	return out
+	for _, c := range gone {
+		fmt.Fprintf(b, "-X %s\n", c)
+	}
+	b.WriteString("COMMIT\n")
 }
 
 // Has reports whether r has chain in table.

@@ -49,8 +49,8 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/state" >/dev/null && br
 
 say "launching examples/web.yaml"
 if ! _output/bin/k8sm-demo-launcher --master "127.0.0.1:$mport" --pod examples/web.yaml \
-	--executor _output/bin/k8sm-agent --cgroup-root "$root" --docker-endpoint "$DOCKER_HOST_URL" \
-	--executor-args "--docker-endpoint $DOCKER_HOST_URL --pause-image $PAUSE_IMAGE --cgroup-root /$root --host-ip 127.0.0.1"; then
+	--executor _output/bin/k8sm-agent --cgroup-root "$root" --docker-endpoint "$DOCKER_HOST_URL" --node-api-dir "$work/sockets" \
+	--executor-args "--docker-endpoint $DOCKER_HOST_URL --pause-image $PAUSE_IMAGE --cgroup-root /$root --host-ip 127.0.0.1 --node-api-dir $work/sockets"; then
 	echo "--- mesos-double log:"; tail -n 30 "$work/double.log"
 	for f in "$work"/slaves/*/frameworks/*/executors/*/runs/*/stderr; do [ -f "$f" ] && { echo "--- executor log $f:"; tail -n 30 "$f"; }; done
 	exit 1

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ import (
 
 type options struct {
 	master, podFile, executor, dockerHost, hostIP, cgroupRoot string
-	executorArgs                                              string
+	executorArgs, nodeAPIDir                                  string
 	timeout                                                   time.Duration
 }
 
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&o.dockerHost, "docker-endpoint", "unix:///run/k8sm-test/docker.sock", "Docker endpoint the executor uses (to check what is left)")
 	flag.StringVar(&o.hostIP, "host-ip", "127.0.0.1", "the node's IP, where host ports are published")
 	flag.StringVar(&o.cgroupRoot, "cgroup-root", "mesos", "the agent's cgroup root (to check the executor's cgroup is gone)")
+	flag.StringVar(&o.nodeAPIDir, "node-api-dir", "", "the executors' node API socket directory (for k8sm-agent diag; empty: its default)")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -250,8 +252,16 @@ func run(o options) error {
 	}
 	say("GET %s -> %q", url, strings.TrimSpace(body))
 
-	if diag, err := os.Stat(exe); err == nil && !diag.IsDir() {
-		say("k8sm-agent diag: not implemented yet (issue 9); skipped")
+	say("k8sm-agent diag (what an operator sees on this node):")
+	dargs := []string{"diag", "--docker-endpoint", o.dockerHost, "--cgroup-root", "/" + strings.Trim(o.cgroupRoot, "/"), "--iptables", ""}
+	if o.nodeAPIDir != "" {
+		dargs = append(dargs, "--node-api-dir", o.nodeAPIDir)
+	}
+	d := exec.CommandContext(ctx, exe, dargs...)
+	d.Stdout, d.Stderr = os.Stdout, os.Stderr
+	if err := d.Run(); err != nil {
+		// Not fatal: on a shared Docker, others' leftovers are problems too.
+		say("k8sm-agent diag: %v (a WARN or FAIL above)", err)
 	}
 
 	say("killing the task")
