@@ -92,7 +92,10 @@ func (e *RestoreError) Error() string {
 	return "iptables-restore failed: " + strings.TrimSpace(e.Stderr)
 }
 
-var failedLine = regexp.MustCompile(`line (\d+) failed`)
+// failedLine finds the line iptables-restore names: "line N failed"
+// (legacy) or "Error occurred at line: N" (nft, often the COMMIT where the
+// table failed).
+var failedLine = regexp.MustCompile(`line (\d+) failed|Error occurred at line: (\d+)`)
 
 // Restore runs iptables-restore --noflush --wait with doc on stdin.
 func (e *Exec) Restore(ctx context.Context, doc []byte) error {
@@ -103,7 +106,7 @@ func (e *Exec) Restore(ctx context.Context, doc []byte) error {
 	if err := cmd.Run(); err != nil {
 		re := &RestoreError{Stderr: stderr.String()}
 		if m := failedLine.FindStringSubmatch(re.Stderr); m != nil {
-			re.Line, _ = strconv.Atoi(m[1])
+			re.Line, _ = strconv.Atoi(m[1] + m[2])
 			re.Lines = around(doc, re.Line, 2)
 		}
 		if re.Stderr == "" {

@@ -326,3 +326,28 @@ func TestCleanupOnACleanNamespace(t *testing.T) {
 		return err
 	})
 }
+
+// A document the kernel refuses comes back as a RestoreError naming the
+// line (legacy names the rule, nft the COMMIT of the table that failed),
+// with the lines around it, and changes nothing.
+func TestRestoreErrorNamesTheLine(t *testing.T) {
+	for _, mode := range []string{"iptables-nft", "iptables-legacy"} {
+		t.Run(mode, func(t *testing.T) { testRestoreError(t, mode) })
+	}
+}
+
+func testRestoreError(t *testing.T, command string) {
+	h := newHosts(t)
+	doc := "*nat\n:K8SM-GOOD - [0:0]\n-A K8SM-GOOD -j RETURN\n-A K8SM-GOOD -p tcp --dport 80 -j K8SM-MISSING\nCOMMIT\n"
+	h.inA(t, command, func(ipt guarded) error {
+		err := ipt.Restore(context.Background(), []byte(doc))
+		var re *RestoreError
+		if !errors.As(err, &re) || re.Line < 4 || !strings.Contains(re.Lines, "> ") || !strings.Contains(re.Lines, "K8SM-MISSING") {
+			return fmt.Errorf("restore of a bad document: %v (%+v)", err, re)
+		}
+		if ok, err := ipt.ChainExists("nat", "K8SM-GOOD"); err != nil || ok {
+			return fmt.Errorf("a refused document left K8SM-GOOD (%v, %v)", ok, err)
+		}
+		return nil
+	})
+}
