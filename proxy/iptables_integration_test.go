@@ -343,10 +343,10 @@ func testRestoreError(t *testing.T, command string) {
 		err := ipt.Restore(context.Background(), []byte(doc))
 		var re *RestoreError
 		if !errors.As(err, &re) || re.Line < 4 || !strings.Contains(re.Lines, "> ") || !strings.Contains(re.Lines, "K8SM-MISSING") {
-			return fmt.Errorf("restore of a bad document: %v (%+v)", err, re)
+			return fmt.Errorf("restore of a bad document: %w (%+v)", err, re)
 		}
 		if ok, err := ipt.ChainExists("nat", "K8SM-GOOD"); err != nil || ok {
-			return fmt.Errorf("a refused document left K8SM-GOOD (%v, %v)", ok, err)
+			return fmt.Errorf("a refused document left K8SM-GOOD (%v, %w)", ok, err)
 		}
 		return nil
 	})
