@@ -343,11 +343,25 @@ func testRestoreError(t *testing.T, command string) {
 		err := ipt.Restore(context.Background(), []byte(doc))
 		var re *RestoreError
 		if !errors.As(err, &re) || re.Line < 4 || !strings.Contains(re.Lines, "> ") || !strings.Contains(re.Lines, "K8SM-MISSING") {
-			return fmt.Errorf("restore of a bad document: %w (%+v)", err, re)
+			return fmt.Errorf("restore of a bad document: %w (line %d, lines %q)", err, lineOf(re), linesOf(re))
 		}
 		if ok, err := ipt.ChainExists("nat", "K8SM-GOOD"); err != nil || ok {
 			return fmt.Errorf("a refused document left K8SM-GOOD (%v, %w)", ok, err)
 		}
 		return nil
 	})
+}
+
+func lineOf(re *RestoreError) int {
+	if re == nil {
+		return 0
+	}
+	return re.Line
+}
+
+func linesOf(re *RestoreError) string {
+	if re == nil {
+		return ""
+	}
+	return re.Lines
 }
