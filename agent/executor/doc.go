@@ -27,12 +27,13 @@
 //     pods running meanwhile; after that, or without checkpointing, stop
 //     every pod and return an error.
 //   - SHUTDOWN: StopAll within ShutdownBudget of the grace period (Mesos
-//     sends no SIGTERM and kills the whole cgroup at the grace period): at
-//     the budget's end no pod process is left (SIGKILL through the pod
-//     cgroups), then TASK_KILLED for every live task; removing containers
-//     Docker is still tearing down goes on until the cleanup point (90% of
-//     the grace period), then Run returns nil. What is not removed by then
-//     the next executor's reaper removes.
+//     sends no SIGTERM and kills the whole cgroup at the grace period):
+//     from the kill point on every pod process left is SIGKILLed through
+//     the pod cgroups, and as soon as none is left (at the latest at the
+//     budget's end) every live task gets TASK_KILLED; removing containers
+//     Docker is still tearing down goes on (Drain) until the cleanup point
+//     (90% of the grace period), then Run returns nil. What is not removed
+//     by then the next executor's reaper removes.
 //   - With no live task for the suicide timeout, Run returns nil.
 //   - Static pods packed in ExecutorInfo.data (staticpods.Pack) start at
 //     the first SUBSCRIBED, named <name>-<agent hostname> and bound to the

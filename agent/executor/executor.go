@@ -40,8 +40,11 @@ type Pods interface {
 	// Done is closed once the pod is gone from the node.
 	Done(uid string) <-chan struct{}
 	// StopAll stops every pod, SIGKILL at killAt; it blocks until they are
-	// gone or ctx ends.
+	// gone, or their processes are (pods.ErrNotRemoved), or ctx ends.
 	StopAll(ctx context.Context, killAt time.Time) error
+	// Drain waits until every stopped pod's containers are removed or ctx
+	// ends.
+	Drain(ctx context.Context) error
 }
 
 // Identity is who the executor is, as SUBSCRIBED tells it.
@@ -723,9 +726,8 @@ func (e *Executor) live() int {
 // of the agent's grace period, or the grace period less one second when
 // that is shorter but still at least half of it (3s -> 2s, 5s -> 4s,
 // 1s -> 800ms). SIGKILL goes out at 60% of the budget, so that Docker's
-// teardown fits in the rest; at the budget's end whatever process is left
-// is SIGKILLed through its pod cgroup and the tasks are reported
-// TASK_KILLED. Removing containers Docker has not finished with goes on
+// teardown fits in the rest; the tasks are reported TASK_KILLED as soon as
+// no pod process is left, at the latest at the budget's end. Removing containers Docker has not finished with goes on
 // until cleanup (90% of the grace period), before the agent's own kill.
 func ShutdownBudget(grace time.Duration) (budget, killAfter, cleanup time.Duration) {
 	budget = grace * 8 / 10
@@ -762,7 +764,7 @@ func (e *Executor) stopAll(report bool) {
 		// Keep at it until just before the agent's kill.
 		cctx, ccancel := context.WithDeadline(context.Background(), start.Add(cleanup))
 		defer ccancel()
-		if err := e.pods.StopAll(cctx, time.Now()); err != nil {
+		if err := e.pods.Drain(cctx); err != nil {
 			e.log.Warn("containers left for the reaper of the next executor (or k8sm-agent diag --reap)", "err", err)
 		} else {
 			e.log.Info("every container removed", "took", time.Since(start))

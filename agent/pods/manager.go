@@ -303,11 +303,12 @@ var ErrNotRemoved = errors.New("processes dead, containers not yet removed")
 
 // StopAll stops every pod in parallel: the stop signal now, SIGKILL to
 // every process of every pod at killAt. It returns nil when every worker
-// has finished and no container of this executor is left. When ctx ends
-// first it SIGKILLs, through their cgroups, whatever processes the pods
-// still have, and returns an error wrapping ErrNotRemoved when none is
-// left, or an error naming the pods whose processes survived. The workers
-// go on removing their containers; calling StopAll again waits for them.
+// has finished and no container of this executor is left. From killAt on
+// it also SIGKILLs, through their cgroups, whatever processes the pods
+// still have, every 100ms, and returns an error wrapping ErrNotRemoved as
+// soon as none is left while Docker is still removing containers (the
+// pods are stopped; Drain waits for the rest). When ctx ends first with
+// processes surviving SIGKILL, the error names their pods.
 func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 	grace := max(time.Until(killAt), time.Millisecond)
 	m.mu.Lock()
@@ -319,13 +320,51 @@ func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 	for _, e := range entries {
 		e.w.Send(Kill{Grace: grace})
 	}
+	kill := time.NewTimer(grace)
+	defer kill.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	killing := false
+	for !allDone(entries) {
+		select {
+		case <-ctx.Done():
+			if left := m.killLeft(ctx, entries); len(left) > 0 {
+				return fmt.Errorf("stop all pods: processes of %d pods survive SIGKILL (%v): %w", len(left), left, ctx.Err())
+			}
+			return fmt.Errorf("stop all pods: %d pods: %w (%w)", stopping(entries), ErrNotRemoved, ctx.Err())
+		case <-kill.C:
+			killing = true
+		case <-tick.C:
+		}
+		if killing && !allDone(entries) && len(m.killLeft(ctx, entries)) == 0 {
+			return fmt.Errorf("stop all pods: %d pods: %w", stopping(entries), ErrNotRemoved)
+		}
+	}
+	return m.removeLeft(ctx)
+}
+
+// Drain waits until every pod's worker has finished (its containers are
+// removed), then removes containers of this executor no worker knew; ctx's
+// error if it ends first.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	entries := make(map[string]*podEntry, len(m.pods))
+	for uid, e := range m.pods {
+		entries[uid] = e
+	}
+	m.mu.Unlock()
 	for _, e := range entries {
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return m.killLeft(ctx, entries)
+			return fmt.Errorf("drain: %d pods still removing their containers: %w", stopping(entries), ctx.Err())
 		}
 	}
+	return m.removeLeft(ctx)
+}
+
+// removeLeft removes the containers of this executor that are left.
+func (m *Manager) removeLeft(ctx context.Context) error {
 	left, err := m.rt.List(ctx, m.ownLabel())
 	if err != nil {
 		return fmt.Errorf("stop all pods: list what is left: %w", err)
@@ -338,16 +377,30 @@ func (m *Manager) StopAll(ctx context.Context, killAt time.Time) error {
 	return nil
 }
 
-// killLeft is StopAll's backstop once its ctx ended: every process of the
-// pods still stopping is SIGKILLed, in parallel, within a short time of
-// its own.
-func (m *Manager) killLeft(ctx context.Context, entries map[string]*podEntry) error {
+func allDone(entries map[string]*podEntry) bool { return stopping(entries) == 0 }
+
+// stopping counts the entries whose worker has not finished.
+func stopping(entries map[string]*podEntry) int {
+	n := 0
+	for _, e := range entries {
+		select {
+		case <-e.done:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// killLeft SIGKILLs, in parallel and within a short time of its own,
+// every process of the pods still stopping, and returns the pods whose
+// processes survive.
+func (m *Manager) killLeft(ctx context.Context, entries map[string]*podEntry) []string {
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	var (
 		wg        sync.WaitGroup
 		mu        sync.Mutex
-		stopping  int
 		surviving []string
 	)
 	for uid, e := range entries {
@@ -356,12 +409,11 @@ func (m *Manager) killLeft(ctx context.Context, entries map[string]*podEntry) er
 			continue
 		default:
 		}
-		stopping++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := e.w.KillProcesses(kctx); err != nil {
-				m.log.Error("processes survive the shutdown budget", "uid", uid, "err", err)
+				m.log.Error("processes survive SIGKILL", "uid", uid, "err", err)
 				mu.Lock()
 				surviving = append(surviving, uid)
 				mu.Unlock()
@@ -369,9 +421,6 @@ func (m *Manager) killLeft(ctx context.Context, entries map[string]*podEntry) er
 		}()
 	}
 	wg.Wait()
-	if len(surviving) > 0 {
-		sort.Strings(surviving)
-		return fmt.Errorf("stop all pods: processes of %d pods survive SIGKILL (%v): %w", len(surviving), surviving, ctx.Err())
-	}
-	return fmt.Errorf("stop all pods: %d pods: %w (%w)", stopping, ErrNotRemoved, ctx.Err())
+	sort.Strings(surviving)
+	return surviving
 }
