@@ -55,7 +55,7 @@ func benchManager(b *testing.B) (*pods.Manager, *bed, func(uid string) <-chan st
 	b.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer scancel()
-		_ = m.StopAll(sctx, time.Now().Add(2*time.Second))
+		_ = stopAll(sctx, m, time.Now().Add(2*time.Second))
 		cancel()
 		<-done
 	})
@@ -157,7 +157,7 @@ func BenchmarkStart100AtOnce(b *testing.B) {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		stopStart := time.Now()
-		if err := m.StopAll(ctx, time.Now().Add(2*time.Second)); err != nil {
+		if err := stopAll(ctx, m, time.Now().Add(2*time.Second)); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(stopStart).Seconds(), "s-stopall-100")

@@ -170,7 +170,7 @@ func TestAdoptAfterRestartingTheRuntime(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := m2.StopAll(ctx, time.Now().Add(2*time.Second)); err != nil {
+		if err := stopAll(ctx, m2, time.Now().Add(2*time.Second)); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		stop2()
@@ -296,7 +296,7 @@ func TestDockerRestart(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := m.StopAll(ctx, time.Now().Add(2*time.Second)); err != nil {
+		if err := stopAll(ctx, m, time.Now().Add(2*time.Second)); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		stop()

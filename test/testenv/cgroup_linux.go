@@ -177,6 +177,9 @@ func RemoveCgroupTree(dir string) error {
 	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if p != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // a child removed while we walk (Docker's, say): one less
+			}
 			return err
 		}
 		if d.IsDir() {
