@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -26,7 +27,7 @@ const (
 var Tables = []string{"nat", "filter"}
 
 // Ruleset is the rendered state: each table's K8SM- chains with their rules
-// ("-A CHAIN ..." lines). Only Render makes one.
+// ("-A CHAIN ..." lines). Only a builder (Render, a Proxy's) makes one.
 type Ruleset struct {
 	chains map[string]map[string][]string // table -> chain -> rules
 	// ServicePorts and Endpoints count what is programmed.
@@ -42,9 +43,6 @@ func (r *Ruleset) Chains(table string) []string {
 	sort.Strings(out)
 	return out
 }
-
-// Rules are a chain's rules.
-func (r *Ruleset) Rules(table, chain string) []string { return r.chains[table][chain] }
 
 // RenderOptions are the few knobs of the rules.
 type RenderOptions struct {
@@ -216,7 +214,7 @@ func (b *builder) update(svc string, ports []ServicePort, t touched) {
 	for id, f := range next {
 		for c, rules := range f.nat {
 			nat[c] = rules
-			if was, ok := before[c]; !ok || !equal(was, rules) {
+			if was, ok := before[c]; !ok || !slices.Equal(was, rules) {
 				t.add("nat", c)
 			}
 			delete(before, c)
@@ -264,7 +262,7 @@ func (b *builder) update(svc string, ports []ServicePort, t touched) {
 		if !ok {
 			dispatch = true
 		}
-		if rules := sortedValues(b.buckets[bc]); !ok || !equal(was, rules) {
+		if rules := sortedValues(b.buckets[bc]); !ok || !slices.Equal(was, rules) {
 			nat[bc] = rules
 			t.add("nat", bc)
 		}
@@ -279,7 +277,7 @@ func (b *builder) update(svc string, ports []ServicePort, t touched) {
 		t.add("nat", ChainServices)
 	}
 	if rejects {
-		if rules := sortedValues(b.rejects); !equal(b.rs.chains["filter"][ChainServices], rules) {
+		if rules := sortedValues(b.rejects); !slices.Equal(b.rs.chains["filter"][ChainServices], rules) {
 			b.rs.chains["filter"][ChainServices] = rules
 			t.add("filter", ChainServices)
 		}
@@ -379,18 +377,6 @@ func writeTable(b *bytes.Buffer, r *Ruleset, table string, write, gone []string)
 func (r *Ruleset) Has(table, chain string) bool { return has(r.chains[table], chain) }
 
 func has(m map[string][]string, k string) bool { _, ok := m[k]; return ok }
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Owned reports whether a chain name is the proxy's.
 func Owned(chain string) bool { return strings.HasPrefix(chain, prefix) }
