@@ -7,14 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/cgroups"
 	"github.com/k8sm/k8sm/proxy"
 )
 
@@ -57,9 +56,8 @@ func Reap(ctx context.Context, cfg Config, r *Report, dryRun bool) []Action {
 			_ = d.Close()
 		}
 	}
-	base := cgroupDir(cfg)
 	for _, rel := range r.LeakedCgroups {
-		do("remove pod cgroup "+rel, func() error { return removeCgroup(ctx, cfg, base, rel) })
+		do("remove pod cgroup "+rel, func() error { return removeCgroup(ctx, cfg, rel) })
 	}
 	for _, e := range r.Executors {
 		if !e.Alive {
@@ -84,72 +82,31 @@ func Reap(ctx context.Context, cfg Config, r *Report, dryRun bool) []Action {
 	return acts
 }
 
-// removeCgroup kills what is left in a pod cgroup (in every hierarchy it
-// has) and removes its directories, deepest first.
-func removeCgroup(ctx context.Context, cfg Config, base, rel string) error {
-	if !strings.HasPrefix(rel, "/"+strings.Trim(cfg.CgroupRoot, "/")+"/") || strings.Contains(rel, "..") {
-		return fmt.Errorf("refusing to remove %s: not below the Mesos cgroup root", rel)
+// removeCgroup kills what is left in a pod cgroup and removes it from every
+// hierarchy (the cgroups package's KillAll and Delete, as the executor
+// does for its own pods).
+func removeCgroup(ctx context.Context, cfg Config, rel string) error {
+	root := "/" + strings.Trim(cfg.CgroupRoot, "/") + "/"
+	if !strings.HasPrefix(rel, root) || strings.Contains(rel, "..") {
+		return fmt.Errorf("refusing to remove %s: not below the Mesos cgroup root %s", rel, root)
 	}
-	dirs := []string{filepath.Join(base, rel)}
-	if base != cfg.CgroupFS { // v1: the pod has a directory in every hierarchy
-		hs, _ := os.ReadDir(cfg.CgroupFS)
-		for _, h := range hs {
-			if d := filepath.Join(cfg.CgroupFS, h.Name(), rel); h.Name() != filepath.Base(base) {
-				if _, err := os.Stat(d); err == nil {
-					dirs = append(dirs, d)
-				}
-			}
-		}
+	parent, uid := path.Split(rel)
+	_, v1 := os.Stat(filepath.Join(cfg.CgroupFS, "cgroup.controllers"))
+	m, err := cgroups.New(cgroups.Config{Root: cfg.CgroupFS, Unified: v1 == nil, Parent: path.Clean(parent)})
+	if err != nil {
+		return err
 	}
-	for _, d := range dirs {
-		if err := killTree(ctx, d); err != nil {
-			return err
-		}
+	pc, err := m.Load(uid)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // gone meanwhile
 	}
-	for _, d := range dirs {
-		var all []string
-		_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				all = append(all, p)
-			}
-			return nil
-		})
-		sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
-		for _, p := range all {
-			if err := syscall.Rmdir(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove %s: %w", p, err)
-			}
-		}
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-// killTree SIGKILLs every process of a cgroup tree until none is left.
-func killTree(ctx context.Context, dir string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var pids []int
-		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.Name() != "cgroup.procs" {
-				return nil
-			}
-			b, _ := os.ReadFile(p)
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, pid)
-				}
-			}
-			return nil
-		})
-		if len(pids) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%d processes left in %s", len(pids), dir)
-		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(20 * time.Millisecond)
+	kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pc.KillAll(kctx); err != nil {
+		return err
 	}
+	return pc.Delete(kctx)
 }
