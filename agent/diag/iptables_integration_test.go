@@ -86,7 +86,7 @@ func TestLeakedPodCgroupReaped(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- sleeper.Wait() }()
-	defer func() { _ = sleeper.Process.Kill(); <-exited }()
+	defer func() { _ = sleeper.Process.Kill(); _ = <-exited }()
 	if err := pc.AddProc(sleeper.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
