@@ -96,13 +96,15 @@ func gatherAPIs(ctx context.Context, cfg Config) ([]API, error) {
 		return nil, err
 	}
 	sort.Strings(socks)
-	var out []API
-	for _, s := range socks {
-		a := API{Socket: s}
+	out := make([]API, len(socks))
+	read := make([]time.Time, len(socks)) // when each first /executor was read
+	for i, s := range socks {
+		a := &out[i]
+		a.Socket = s
 		c := unixClient(s, cfg.timeout())
+		read[i] = time.Now()
 		if _, err := getJSON(ctx, c, "/executor", &a.Info); err != nil {
 			a.Err = err
-			out = append(out, a)
 			continue
 		}
 		var list v1.PodList
@@ -117,14 +119,21 @@ func gatherAPIs(ctx context.Context, cfg Config) ([]API, error) {
 		if ok, err := getJSON(ctx, c, "/proxy", &ps); ok && err == nil {
 			a.Proxy = &ps
 		}
-		// CPU in cores: two readings of the container's CPU time.
-		var again executor.Info
-		t0 := time.Now()
+	}
+	// CPU in cores: a second reading of each container's CPU time, after
+	// one pause for all of them.
+	if len(out) > 0 {
 		time.Sleep(100 * time.Millisecond)
-		if _, err := getJSON(ctx, c, "/executor", &again); err == nil && again.CPUUsageNanos >= a.Info.CPUUsageNanos {
-			a.CPU = float64(again.CPUUsageNanos-a.Info.CPUUsageNanos) / float64(time.Since(t0).Nanoseconds())
+	}
+	for i := range out {
+		a := &out[i]
+		if a.Err != nil {
+			continue
 		}
-		out = append(out, a)
+		var again executor.Info
+		if _, err := getJSON(ctx, unixClient(a.Socket, cfg.timeout()), "/executor", &again); err == nil && again.CPUUsageNanos >= a.Info.CPUUsageNanos {
+			a.CPU = float64(again.CPUUsageNanos-a.Info.CPUUsageNanos) / float64(time.Since(read[i]).Nanoseconds())
+		}
 	}
 	return out, nil
 }
