@@ -494,6 +494,9 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 	for i := range pods {
 		tasks = append(tasks, n.podTask(t, stubbornPod(fmt.Sprintf("stubborn-%d", i)), nil))
 	}
+	// Starting 50 pods is not what this test measures: on a loaded CI
+	// machine it took longer than the default wait for the first RUNNING.
+	n.sched.Timeout = 3 * time.Minute
 	n.launch(tasks...)
 	for _, tk := range tasks {
 		n.expect(tk.TaskID.Value, mesos.TASK_STARTING)
@@ -501,6 +504,7 @@ func TestShutdownStopsEveryPodInTheGracePeriod(t *testing.T) {
 	for _, tk := range tasks {
 		n.expect(tk.TaskID.Value, mesos.TASK_RUNNING)
 	}
+	n.sched.Timeout = 0
 	es := n.a.Executors()[0]
 	if got := n.podProcs(t, es.ContainerID); got < pods {
 		t.Fatalf("%d pod processes before SHUTDOWN, want at least %d", got, pods)
