@@ -1,9 +1,12 @@
 package podspec
 
 import (
+	"strconv"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	resourcehelper "k8s.io/component-helpers/resource"
 )
 
@@ -97,4 +100,35 @@ func FromMesos(rs []mesos.Resource) (cpus float64, memBytes int64, ports mesos.R
 		}
 	}
 	return float64(milli) / 1000, memBytes, ports.Sort().Squash()
+}
+
+// AttributeLabelPrefix prefixes the Node label made of a Mesos agent
+// attribute: attribute zone:z1 is label k8sm.io/attribute-zone=z1.
+const AttributeLabelPrefix = "k8sm.io/attribute-"
+
+// NodeLabels are the labels of the Node of a Mesos agent:
+// kubernetes.io/hostname and one k8sm.io/attribute-<name> per text or
+// scalar attribute. Attributes that make no valid label are returned in
+// skipped ("name=value"), for a warning.
+func NodeLabels(hostname string, attrs []mesos.Attribute) (labels map[string]string, skipped []string) {
+	labels = map[string]string{v1.LabelHostname: hostname}
+	for _, a := range attrs {
+		var v string
+		switch {
+		case a.Text != nil:
+			v = a.Text.Value
+		case a.Scalar != nil:
+			v = strconv.FormatFloat(a.Scalar.Value, 'f', -1, 64)
+		default:
+			skipped = append(skipped, a.Name+" (ranges or set)")
+			continue
+		}
+		key := AttributeLabelPrefix + a.Name
+		if len(validation.IsQualifiedName(key)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			skipped = append(skipped, a.Name+"="+v)
+			continue
+		}
+		labels[key] = v
+	}
+	return labels, skipped
 }

@@ -121,7 +121,7 @@ func (e *Executor) countStates() {
 // TaskIDAnnotation carries a pod's Mesos task id (shared/DESIGN.md "Task
 // data"); /pods sets it on every pod it lists, static pods' included
 // ("static.<uid>").
-const TaskIDAnnotation = "k8sm.io/task-id"
+const TaskIDAnnotation = podspec.TaskIDAnnotation
 
 // Info is the executor as "k8sm-agent diag" shows it (the node API's
 // /executor).

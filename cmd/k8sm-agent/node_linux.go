@@ -9,13 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -144,23 +142,9 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
 	}
 	name := id.Agent.Hostname
-	labels := map[string]string{"kubernetes.io/hostname": name}
-	for _, a := range id.Agent.Attributes {
-		var v string
-		switch {
-		case a.Text != nil:
-			v = a.Text.Value
-		case a.Scalar != nil:
-			v = strconv.FormatFloat(a.Scalar.Value, 'f', -1, 64)
-		default:
-			continue
-		}
-		key := "k8sm.io/attribute-" + a.Name
-		if len(validation.IsQualifiedName(key)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
-			log.Warn("agent attribute not usable as a Node label; skipped", "attribute", a.Name, "value", v)
-			continue
-		}
-		labels[key] = v
+	labels, skipped := podspec.NodeLabels(name, id.Agent.Attributes)
+	for _, a := range skipped {
+		log.Warn("agent attribute not usable as a Node label; skipped", "attribute", a)
 	}
 	cpus, mem, _ := podspec.FromMesos(id.Agent.Resources)
 	ecpus, emem, _ := podspec.FromMesos(id.Executor.Resources)
