@@ -16,8 +16,8 @@ import (
 // Election configures leader election (client-go defaults of
 // kube-scheduler: 15s, 10s, 2s).
 type Election struct {
-	Ref      StateRef // the Lease: namespace and name
-	Identity string   // unique per instance
+	Ref                                       StateRef // the Lease: namespace and name
+	Identity                                  string   // unique per instance
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -21,8 +22,11 @@ type SpecOptions struct {
 	CgroupParent string // the pod cgroup (cgroups.DockerParent)
 	SandboxID    string // app containers join its namespaces
 	HostIP       string
-	PodIP        string
-	PauseImage   string
+	// BindIP is the address host ports are published on (default
+	// HostIP).
+	BindIP     string
+	PodIP      string
+	PauseImage string
 	// VolumeRoot holds the pods' emptyDir volumes (the executor's sandbox
 	// directory): volume v of pod u is VolumeRoot/u/volumes/v (EmptyDirPath).
 	// The worker makes them before the pod's containers and removes the
@@ -55,7 +59,7 @@ func SandboxSpec(pod *v1.Pod, o SpecOptions) runtime.ContainerSpec {
 				continue
 			}
 			s.Ports = append(s.Ports, runtime.PortMapping{ContainerPort: int(p.ContainerPort), HostPort: int(p.HostPort),
-				Protocol: strings.ToLower(string(protocolOf(p))), HostIP: o.HostIP})
+				Protocol: strings.ToLower(string(protocolOf(p))), HostIP: cmp.Or(o.BindIP, o.HostIP)})
 		}
 	}
 	return s

@@ -37,6 +37,7 @@ type executorOptions struct {
 	launchGracePeriod time.Duration
 	pauseImage        string
 	hostIP            string
+	bindIP            string
 	logLevel          string
 	nodeAPIDir        string
 	nodeAPIAddress    string
@@ -63,6 +64,19 @@ inside the cgroup Mesos assigned to it and reports its status to Mesos and,
 with --kubeconfig, to the Kubernetes API server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The agent's environment reaches its executors (Mesos passes
+			// its own, or --executor_environment_variables): node-local
+			// settings that differ between agents come from there, so
+			// that the executor's flags, and hence its id, are the same
+			// on every agent.
+			if !cmd.Flags().Changed("kubeconfig") {
+				o.kubeconfig = os.Getenv("K8SM_KUBECONFIG")
+			}
+			if !cmd.Flags().Changed("docker-endpoint") {
+				if v := os.Getenv("DOCKER_HOST"); v != "" {
+					o.dockerEndpoint = v
+				}
+			}
 			if !cmd.Flags().Changed("proxy") {
 				o.proxy = o.kubeconfig != ""
 			}
@@ -80,9 +94,9 @@ with --kubeconfig, to the Kubernetes API server.`,
 	f.BoolVar(&o.allowPrivileged, "allow-privileged", false,
 		"accept pods with privileged containers (refused by default, as Pod Security \"baseline\" does)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "",
-		"kubeconfig of this node's identity (system:node:<hostname>); empty runs in Mesos-only mode, without Node objects or pod status in the API server")
+		"kubeconfig of this node's identity (system:node:<hostname>) (default $K8SM_KUBECONFIG); empty runs in Mesos-only mode, without Node objects or pod status in the API server")
 	f.StringVar(&o.dockerEndpoint, "docker-endpoint", "unix:///var/run/docker.sock",
-		"Docker Engine API endpoint that runs the pods' containers")
+		"Docker Engine API endpoint that runs the pods' containers ($DOCKER_HOST when set)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "mesos",
 		"cgroup below which the Mesos agent creates executor containers (its --cgroups_root)")
 	f.DurationVar(&o.suicideTimeout, "suicide-timeout", 20*time.Minute,
@@ -92,7 +106,9 @@ with --kubeconfig, to the Kubernetes API server.`,
 	f.StringVar(&o.pauseImage, "pause-image", "registry.k8s.io/pause:3.10",
 		"image of each pod's sandbox container, which holds the pod's network namespace and host ports")
 	f.StringVar(&o.hostIP, "host-ip", "",
-		"IP address pods' host ports are published on (default: the address of MESOS_AGENT_ENDPOINT)")
+		"the node's IP: pods' status.hostIP and their Service endpoints (default: the address of MESOS_AGENT_ENDPOINT)")
+	f.StringVar(&o.bindIP, "host-port-bind-address", "",
+		"address pods' host ports are published on (default the --host-ip; 0.0.0.0 for every address)")
 	f.StringVar(&o.nodeAPIDir, "node-api-dir", "/run/k8sm/executors",
 		"directory of the node API's root-only unix socket <container-id>.sock (/healthz, /pods, /stats/summary, /containerLogs, /metrics); removed on exit")
 	f.StringVar(&o.nodeAPIAddress, "node-api-address", "",

@@ -94,7 +94,7 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
 	mgr := pods.NewManager(pods.ManagerConfig{Worker: pods.WorkerConfig{
 		Machine:      pods.Config{BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
-		Spec:         pods.SpecOptions{Owner: owner, HostIP: hostIP, PauseImage: o.pauseImage, VolumeRoot: filepath.Join(sandbox, "pods")},
+		Spec:         pods.SpecOptions{Owner: owner, HostIP: hostIP, BindIP: o.bindIP, PauseImage: o.pauseImage, VolumeRoot: filepath.Join(sandbox, "pods")},
 		DockerDriver: info.CgroupDriver,
 	}}, rt, pods.CgroupsOf(cg), log, report)
 	go func() {

@@ -41,8 +41,8 @@ import (
 	"github.com/k8sm/k8sm/test/testenv"
 )
 
-// agentBinary is k8sm-agent built for this run (TestMain).
-var agentBinary string
+// agentBinary and schedulerBinary are built for this run (TestMain).
+var agentBinary, schedulerBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "k8sm-e2e-")
@@ -50,10 +50,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	agentBinary = filepath.Join(dir, "k8sm-agent")
-	build := exec.Command("go", "build", "-o", agentBinary, "github.com/k8sm/k8sm/cmd/k8sm-agent")
+	schedulerBinary = filepath.Join(dir, "k8sm-scheduler")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/k8sm/k8sm/cmd/k8sm-agent", "github.com/k8sm/k8sm/cmd/k8sm-scheduler")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build k8sm-agent: %v\n", err)
+		fmt.Fprintf(os.Stderr, "build k8sm-agent and k8sm-scheduler: %v\n", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -32,7 +32,7 @@ KUBE_DIR=$STATE_DIR/kube
 SERVICE_CIDR=${K8SM_TEST_SERVICE_CIDR:-10.96.0.0/16}
 KUBECONFIG_ADMIN=$RUN_DIR/kubeconfig
 # Node identities that get a token and kubeconfig (system:node:<name>).
-TEST_NODES=${K8SM_TEST_NODES:-"k8sm-node1 k8sm-node2 k8sm-node3 $(hostname | tr '[:upper:]' '[:lower:]')"}
+TEST_NODES=${K8SM_TEST_NODES:-"k8sm-node1 k8sm-node2 k8sm-node3 k8sm-sched1 k8sm-sched2 $(hostname | tr '[:upper:]' '[:lower:]')"}
 
 # Prefixes of the throw-away objects tests create; teardown removes leftovers.
 NETNS_PREFIX=k8sm-test-

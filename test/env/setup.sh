@@ -209,12 +209,41 @@ EOF
 
 # bind_roles: the proxy inside each executor reads EndpointSlices, as
 # kube-proxy does, so nodes get the bootstrap role system:node-proxier (the
-# Node authorizer lets them read Services but not EndpointSlices).
+# Node authorizer lets them read Services but not EndpointSlices). The
+# scheduler identity gets k8sm-scheduler's own role (deploy/rbac.yaml).
 bind_roles() {
-	"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" create clusterrolebinding k8sm-node-proxier \
+	local k=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN")
+	"${k[@]}" create clusterrolebinding k8sm-node-proxier \
 		--clusterrole=system:node-proxier --group=system:nodes --dry-run=client -o yaml |
-		"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" apply -f - >/dev/null ||
+		"${k[@]}" apply -f - >/dev/null ||
 		die "cannot bind system:node-proxier to system:nodes"
+	"${k[@]}" apply -f "$K8SM_ROOT/deploy/rbac.yaml" >/dev/null || die "cannot create the k8sm-scheduler ClusterRole"
+	"${k[@]}" create clusterrolebinding k8sm-scheduler \
+		--clusterrole=k8sm-scheduler --user=system:kube-scheduler --dry-run=client -o yaml |
+		"${k[@]}" apply -f - >/dev/null ||
+		die "cannot bind k8sm-scheduler to system:kube-scheduler"
+}
+
+# start_kcm runs kube-controller-manager (same Kubernetes version) with the
+# controllers users expect: Deployments, ReplicaSets, garbage collection,
+# namespace deletion, and its own EndpointSlices (managed-by
+# endpointslice-controller.k8s.io, next to k8sm's). Not the node lifecycle
+# or pod GC controllers: tests make Nodes and pods without kubelets.
+kcm_up() { pid_alive "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager; }
+start_kcm() {
+	if kcm_up; then
+		return
+	fi
+	setsid "$KUBE_BIN/kube-controller-manager" \
+		--kubeconfig="$KUBECONFIG_ADMIN" --leader-elect=false \
+		--controllers=deployment,replicaset,garbagecollector,namespace,endpointslice \
+		--secure-port=0 --use-service-account-credentials=false \
+		--concurrent-deployment-syncs=5 --concurrent-replicaset-syncs=5 \
+		>"$LOG_DIR/kube-controller-manager.log" 2>&1 </dev/null &
+	echo $! >"$RUN_DIR/kube-controller-manager.pid"
+	sleep 1
+	kcm_up || { tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager exited (log: $LOG_DIR/kube-controller-manager.log)"; }
+	log "kube-controller-manager running (pid $(cat "$RUN_DIR/kube-controller-manager.pid"))"
 }
 
 start_kube() {
@@ -223,6 +252,7 @@ start_kube() {
 		bind_roles
 		return
 	fi
+	stop_pidfile "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager
 	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
 	stop_pidfile "$RUN_DIR/etcd.pid" etcd
 	mkdir -p "$KUBE_DIR" "$RUN_DIR"
@@ -310,6 +340,7 @@ main() {
 	if [ -z "${K8SM_TEST_SKIP_KUBE:-}" ]; then
 		step kube-binaries build_kube
 		step etcd+apiserver start_kube
+		step controller-manager start_kcm
 		"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" get ns >/dev/null ||
 			die "kubectl get ns failed against the new API server"
 	fi

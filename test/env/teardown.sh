@@ -107,6 +107,7 @@ remove_mesos_root() {
 
 main() {
 	require_root
+	stop_pidfile "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager
 	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
 	stop_pidfile "$RUN_DIR/etcd.pid" etcd
 	remove_private_dockerds

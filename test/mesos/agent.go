@@ -1342,3 +1342,16 @@ func (a *Agent) recoveringNow() bool {
 	defer a.m.mu.Unlock()
 	return a.recovering
 }
+
+// ExecutorInfo is the ExecutorInfo a live executor of id was launched with
+// (any framework).
+func (a *Agent) ExecutorInfo(id string) (mesos.ExecutorInfo, bool) {
+	a.m.mu.Lock()
+	defer a.m.mu.Unlock()
+	for fid := range a.frameworks {
+		if info, ok := a.executorInfo(fid, id); ok {
+			return info, true
+		}
+	}
+	return mesos.ExecutorInfo{}, false
+}
