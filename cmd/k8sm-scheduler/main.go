@@ -194,7 +194,7 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 		log.Info("serving /healthz and /metrics", "addr", ln.Addr().String())
 	}
 	if !o.leaderElect {

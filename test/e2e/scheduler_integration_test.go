@@ -424,7 +424,7 @@ func httpGet(t testing.TB, url string) string {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		body = strings.TrimSpace(string(b))
 		return resp.StatusCode == 200
