@@ -137,6 +137,9 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
 	}
+	// The kubelet's --kube-api-qps/--kube-api-burst defaults: client-go's
+	// own (5/10) made a burst of 100 pods wait for their status writes.
+	rc.QPS, rc.Burst = 50, 100
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)

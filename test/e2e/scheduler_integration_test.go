@@ -39,7 +39,7 @@ import (
 // host's network), the real API server and kube-controller-manager, and
 // k8sm-scheduler processes.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	m      *mesosd.Master
 	agents []*mesosd.Agent
 	kube   kubernetes.Interface
@@ -73,7 +73,13 @@ var clusterNodes = []string{"k8sm-sched1", "k8sm-sched2"}
 // ports are published on 127.0.0.1, where the test reaches them.
 const clusterHostIP = "192.0.2.10"
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
+	t.Helper()
+	return newSizedCluster(t, 2, 2048)
+}
+
+// newSizedCluster: agents of cpus and mem (MB) each.
+func newSizedCluster(t testing.TB, cpus, mem int) *cluster {
 	t.Helper()
 	dc := testenv.RequireDocker(t)
 	kube := testenv.RequireKube(t)
@@ -89,7 +95,7 @@ func newCluster(t *testing.T) *cluster {
 	c.m = m
 	t.Cleanup(m.Close)
 	for i, host := range clusterNodes {
-		res, err := mesosd.ParseResources(fmt.Sprintf("cpus:2;mem:2048;ports:[%d-%d]", 31100+20*i, 31119+20*i))
+		res, err := mesosd.ParseResources(fmt.Sprintf("cpus:%d;mem:%d;ports:[%d-%d]", cpus, mem, 31100+20*i, 31119+20*i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,4 +589,33 @@ func executorInfoOf(c *cluster, id string) (mesos.ExecutorInfo, bool) {
 		}
 	}
 	return mesos.ExecutorInfo{}, false
+}
+
+// BenchmarkScheduler100Pods: 100 pods created at once -> all Running
+// (scheduler, two agents, real executors and Docker), in seconds; the
+// baseline is the same 100 pods launched straight through one agent by a
+// test framework that already holds the offer (BenchmarkHundredPods).
+func BenchmarkScheduler100Pods(b *testing.B) {
+	for b.Loop() {
+		c := newSizedCluster(b, 8, 8192)
+		c.start()
+		ctx := context.Background()
+		start := time.Now()
+		for i := range 100 {
+			p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", c.name, i), Namespace: "default", Labels: map[string]string{"test": c.name}},
+				Spec: c.podTemplate("50m").Spec}
+			p.Spec.Containers[0].Ports = nil
+			p.Spec.Containers[0].Command = []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"}
+			if _, err := c.kube.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.running(100)
+		b.ReportMetric(time.Since(start).Seconds(), "s/100pods")
+		b.StopTimer()
+		sel := metav1.ListOptions{LabelSelector: "test=" + c.name}
+		_ = c.kube.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+		waitLong(b, "the 100 pods removed", func() bool { return len(c.pods()) == 0 })
+		b.StartTimer()
+	}
 }
