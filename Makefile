@@ -17,7 +17,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-unit env env-down bench lint fuzz clean demo
+.PHONY: all build test test-unit env env-down bench lint fuzz clean demo up down test-up
 
 all: build
 
@@ -72,3 +72,17 @@ fuzz:
 clean:
 	rm -f $(BIN)/k8sm-agent $(BIN)/k8sm-scheduler $(BIN)/test.log
 	rm -rf $(BIN)/golangci-lint-* $(BIN)/.golangci
+
+# A two-node dev cluster in network namespaces (root): make up leaves it
+# running and prints what to try; make down removes it and the test bed.
+# test-up: up, the smoke test (Deployment -> Service -> proxy), down.
+up: build
+	bash test/up/up.sh
+
+down:
+	bash test/up/down.sh
+
+test-up: build
+	bash test/up/up.sh
+	bash test/up/smoke.sh || { bash test/up/down.sh; exit 1; }
+	bash test/up/down.sh

@@ -36,6 +36,9 @@ TEST_NODES=${K8SM_TEST_NODES:-"k8sm-node1 k8sm-node2 k8sm-node3 k8sm-sched1 k8sm
 
 # Prefixes of the throw-away objects tests create; teardown removes leftovers.
 NETNS_PREFIX=k8sm-test-
+# The API server's address: loopback for tests; "make up" sets the dev
+# cluster's bridge address so that node namespaces reach it.
+API_ADDRESS=${K8SM_TEST_API_ADDRESS:-127.0.0.1}
 CGROUP_PREFIX=k8sm-test-
 # Default cgroup parent of the bed's containers started without one (Docker's
 # own default, /docker, may belong to another daemon).
@@ -138,3 +141,13 @@ go_build_tool() {
 
 # stamp_of FILE...: a short content hash of the files that define a build.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# unmount_under DIR: every mount point below DIR, deepest first.
+unmount_under() {
+	local dir=$1 m
+	[ -d "$dir" ] || return 0
+	awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m"
+		done
+}

@@ -161,17 +161,19 @@ build_kube() {
 
 apiserver_up() {
 	[ -s "$KUBECONFIG_ADMIN" ] && pid_alive "$RUN_DIR/kube-apiserver.pid" kube-apiserver &&
+		grep -q "server: https://$API_ADDRESS:" "$KUBECONFIG_ADMIN" &&
 		"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" get --raw /readyz >/dev/null 2>&1
 }
 
 gen_certs() {
 	local d=$KUBE_DIR/pki
-	[ -s "$d/apiserver.crt" ] && [ -s "$d/sa.key" ] && return
+	[ -s "$d/apiserver.crt" ] && [ -s "$d/sa.key" ] &&
+		openssl x509 -in "$d/apiserver.crt" -noout -text | grep -q "IP Address:$API_ADDRESS\b" && return
 	mkdir -p "$d"
 	chmod 700 "$d"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=k8sm-test-ca" \
 		-keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
-	local sans="IP:127.0.0.1,IP:${SERVICE_CIDR%.0/*}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+	local sans="IP:127.0.0.1,IP:$API_ADDRESS,IP:${SERVICE_CIDR%.0/*}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 	[ -n "${K8SM_TEST_APISERVER_SANS:-}" ] && sans="$sans,$K8SM_TEST_APISERVER_SANS"
 	openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
 		-keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null
@@ -294,7 +296,7 @@ start_kube() {
 
 	setsid "$KUBE_BIN/kube-apiserver" \
 		--etcd-servers="http://127.0.0.1:$etcd_port" \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+		--bind-address="$API_ADDRESS" --advertise-address="$API_ADDRESS" --secure-port="$api_port" \
 		--endpoint-reconciler-type=none \
 		--tls-cert-file="$KUBE_DIR/pki/apiserver.crt" --tls-private-key-file="$KUBE_DIR/pki/apiserver.key" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -306,7 +308,7 @@ start_kube() {
 		>"$LOG_DIR/kube-apiserver.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/kube-apiserver.pid"
 
-	local server=https://127.0.0.1:$api_port
+	local server=https://$API_ADDRESS:$api_port
 	write_kubeconfig "$KUBECONFIG_ADMIN" admin "$admin_token" "$server"
 	write_kubeconfig "$RUN_DIR/kubeconfig-scheduler" system:kube-scheduler "$sched_token" "$server"
 	for n in $TEST_NODES; do

@@ -45,16 +45,6 @@ remove_private_dockerds() {
 	done
 }
 
-# unmount_under DIR: every mount point below DIR, deepest first.
-unmount_under() {
-	local dir=$1 m
-	[ -d "$dir" ] || return 0
-	awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do
-			umount "$m" 2>/dev/null || umount -l "$m"
-		done
-}
-
 remove_netns() {
 	local n
 	for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do

@@ -59,6 +59,11 @@ type AgentConfig struct {
 	ExecutorEnv []string
 	// Faults make the executor streams and ACKNOWLEDGED events flaky.
 	Faults *Faults
+	// NetNS is the network namespace the agent stands in (a path such as
+	// /var/run/netns/k8sm-node1): its /api/v1/executor listens there and
+	// its executors start there, so one machine holds several agents,
+	// each with its own network (a real agent is a machine of its own).
+	NetNS string
 }
 
 // Agent is one Mesos agent: the v1 executor API, executor containers as
@@ -235,7 +240,11 @@ func (a *Agent) Info() mesos.AgentInfo {
 // timeout or are destroyed; other executors are destroyed at once, and
 // their tasks reported unknown to the agent (slave.cpp reconcileTasks).
 func (a *Agent) Start() error {
-	ln, err := net.Listen("tcp", a.addr)
+	var ln net.Listener
+	err := inNetns(a.cfg.NetNS, func() (err error) {
+		ln, err = net.Listen("tcp", a.addr)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s: %w", a.addr, err)
 	}
@@ -606,7 +615,7 @@ func (a *Agent) launchExecutor(ex *executorRun) error {
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = ex.dir, env, stdout, stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := inNetns(a.cfg.NetNS, cmd.Start); err != nil {
 		if ex.ctr != nil {
 			_ = ex.ctr.destroy()
 		}

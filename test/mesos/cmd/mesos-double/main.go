@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/k8sm/k8sm/test/mesos"
 )
@@ -28,7 +30,7 @@ func main() {
 
 type options struct {
 	master, agent, workDir, resources, attributes, hostname string
-	cgroupRoot, isolation, logLevel                         string
+	cgroupRoot, isolation, logLevel, agentsFile             string
 	grace, registration, reregistration                     time.Duration
 	heartbeat, allocation                                   time.Duration
 	executorAuth                                            bool
@@ -40,7 +42,7 @@ func newCommand(logOut io.Writer, ready func(*mesos.Master)) *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "mesos-double",
-		Short: "Run a one-agent Mesos master + agent test double",
+		Short: "Run a Mesos master + agent(s) test double",
 		Long: `mesos-double runs a Mesos master and one agent that speak the real v1 HTTP
 APIs (/api/v1/scheduler on --master, /api/v1/executor on --agent), launch
 executors as real processes in real cgroups, and enforce the executor
@@ -72,11 +74,14 @@ SIGINT or SIGTERM it destroys every executor container it made and exits.`,
 	f.DurationVar(&o.allocation, "allocation-interval", time.Second, "period of the allocator's offer rounds")
 	f.BoolVar(&o.executorAuth, "authenticate-executors", false, "give executors MESOS_EXECUTOR_AUTHENTICATION_TOKEN and require it on every call")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.agentsFile, "agents", "", `YAML list of agents to run instead of the one --agent (each: hostname, addr, netns,
+cgroupRoot, workDir, resources, attributes, env); an agent with a netns (a path
+such as /var/run/netns/node1) listens and starts its executors in it`)
 	return cmd
 }
 
 func run(ctx context.Context, o options, logOut io.Writer, ready func(*mesos.Master)) error {
-	if o.workDir == "" {
+	if o.workDir == "" && o.agentsFile == "" {
 		return errors.New("--work-dir is required")
 	}
 	var level slog.Level
@@ -113,14 +118,24 @@ func run(ctx context.Context, o options, logOut io.Writer, ready func(*mesos.Mas
 		return err
 	}
 	defer m.Close()
-	_, err = m.AddAgent(mesos.AgentConfig{
+	base := mesos.AgentConfig{
 		Addr: o.agent, Hostname: o.hostname, Resources: res, Attributes: attrs, WorkDir: o.workDir,
 		Cgroups: cgroups, CgroupRoot: o.cgroupRoot, ExecutorAuth: o.executorAuth,
 		ExecutorShutdownGracePeriod: o.grace, ExecutorRegistrationTimeout: o.registration,
 		ExecutorReregistrationTimeout: o.reregistration, ExecutorEnv: os.Environ(),
-	})
-	if err != nil {
-		return err
+	}
+	agents := []mesos.AgentConfig{base}
+	if o.agentsFile != "" {
+		if agents, err = readAgents(o.agentsFile, base); err != nil {
+			return err
+		}
+	}
+	for _, cfg := range agents {
+		a, err := m.AddAgent(cfg)
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", cfg.Hostname, err)
+		}
+		log.Info("agent up", "hostname", cfg.Hostname, "id", a.ID(), "netns", cfg.NetNS)
 	}
 	log.Info("mesos-double ready", "scheduler_api", m.SchedulerURL(), "state", "http://"+m.Addr()+"/state")
 	if ready != nil {
@@ -129,4 +144,62 @@ func run(ctx context.Context, o options, logOut io.Writer, ready func(*mesos.Mas
 	<-ctx.Done()
 	log.Info("mesos-double stopping: destroying every executor container")
 	return nil
+}
+
+// agentSpec is one entry of --agents.
+type agentSpec struct {
+	Hostname   string   `json:"hostname"`
+	Addr       string   `json:"addr"`
+	NetNS      string   `json:"netns"`
+	CgroupRoot string   `json:"cgroupRoot"`
+	WorkDir    string   `json:"workDir"`
+	Resources  string   `json:"resources"`
+	Attributes string   `json:"attributes"`
+	Env        []string `json:"env"`
+}
+
+// readAgents reads --agents: each entry overrides base; env is added to
+// this process's environment. Errors name the file and the entry.
+func readAgents(path string, base mesos.AgentConfig) ([]mesos.AgentConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--agents: %w", err)
+	}
+	var specs []agentSpec
+	if err := yaml.UnmarshalStrict(b, &specs); err != nil {
+		return nil, fmt.Errorf("--agents %s: %w", path, err)
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("--agents %s: no agents", path)
+	}
+	var out []mesos.AgentConfig
+	for i, s := range specs {
+		where := fmt.Sprintf("--agents %s: agent %d", path, i)
+		if s.Hostname == "" || s.Addr == "" || s.WorkDir == "" {
+			return nil, fmt.Errorf("%s: hostname, addr and workDir are required", where)
+		}
+		c := base
+		c.Hostname, c.Addr, c.NetNS, c.WorkDir = s.Hostname, s.Addr, s.NetNS, s.WorkDir
+		if s.CgroupRoot != "" {
+			c.CgroupRoot = s.CgroupRoot
+		}
+		if s.Resources != "" {
+			if c.Resources, err = mesos.ParseResources(s.Resources); err != nil {
+				return nil, fmt.Errorf("%s: resources: %w", where, err)
+			}
+		}
+		if s.Attributes != "" {
+			if c.Attributes, err = mesos.ParseAttributes(s.Attributes); err != nil {
+				return nil, fmt.Errorf("%s: attributes: %w", where, err)
+			}
+		}
+		for _, e := range s.Env {
+			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+				return nil, fmt.Errorf("%s: env %q: want NAME=value", where, e)
+			}
+		}
+		c.ExecutorEnv = append(append([]string(nil), base.ExecutorEnv...), s.Env...)
+		out = append(out, c)
+	}
+	return out, nil
 }

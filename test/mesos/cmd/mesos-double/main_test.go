@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,40 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		err := cmd.ExecuteContext(context.Background())
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one naming %s", args, err, want)
+		}
+	}
+}
+
+func TestReadAgents(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := dir + "/agents.yaml"
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := mesos.AgentConfig{CgroupRoot: "mesos", ExecutorEnv: []string{"PATH=/bin"}}
+	got, err := readAgents(write(`
+- {hostname: n1, addr: "10.0.0.1:5051", netns: /var/run/netns/n1, workDir: /w1, cgroupRoot: up/n1, attributes: "zone:z1", resources: "cpus:1;mem:512", env: [A=1]}
+- {hostname: n2, addr: "10.0.0.2:5051", workDir: /w2}
+`), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].NetNS != "/var/run/netns/n1" || got[0].CgroupRoot != "up/n1" || got[1].CgroupRoot != "mesos" ||
+		len(got[0].Attributes) != 1 || len(got[0].Resources) != 2 || len(got[0].ExecutorEnv) != 2 || len(got[1].ExecutorEnv) != 1 {
+		t.Fatalf("agents %+v", got)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{`- {hostname: n1, addr: "a:1"}`, "agent 0: hostname, addr and workDir are required"},
+		{`- {hostname: n1, addr: "a:1", workDir: /w, resources: "cpus:x"}`, "agent 0: resources"},
+		{`- {hostname: n1, addr: "a:1", workDir: /w, env: [NOVALUE]}`, `env "NOVALUE"`},
+		{`- {hostname: n1, addr: "a:1", workDir: /w, bogus: 1}`, "bogus"},
+		{`[]`, "no agents"},
+	} {
+		if _, err := readAgents(write(tc.yaml), base); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
 }
