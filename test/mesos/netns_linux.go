@@ -1,6 +1,7 @@
 package mesos
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -36,7 +37,7 @@ func inNetns(path string, fn func() error) error {
 	if err := netns.Set(orig); err != nil {
 		// Leave the thread locked: it dies with this goroutine instead of
 		// running other goroutines in the wrong namespace.
-		return fmt.Errorf("leave network namespace %s: %w (after: %v)", path, err, ferr)
+		return errors.Join(fmt.Errorf("leave network namespace %s: %w", path, err), ferr)
 	}
 	runtime.UnlockOSThread()
 	return ferr
