@@ -54,7 +54,7 @@ func (s *Scheduler) cycle(ctx context.Context, now time.Time) {
 			s.log.Debug("pods pending: offers revived", "pending", waiting)
 		}
 	}
-	if len(eligible) > 0 && len(s.offers) > 0 {
+	if len(eligible) > 0 && len(s.offers) > 0 && now.Sub(s.lastOffer) >= offerSettle {
 		s.place(ctx, eligible, now)
 	}
 	s.expire(ctx, now, waiting == 0)

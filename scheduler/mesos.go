@@ -125,6 +125,7 @@ func (s *Scheduler) onEvent(ctx context.Context, e *scheduler.Event) {
 		s.onSubscribed(ctx, e.Subscribed)
 	case scheduler.Event_OFFERS:
 		now := time.Now()
+		s.lastOffer = now
 		for _, o := range e.Offers.Offers {
 			s.m.OffersReceived.Inc()
 			s.offers[o.ID.Value] = &heldOffer{offer: o, at: now}

@@ -132,7 +132,13 @@ type Scheduler struct {
 	recNext     time.Time
 	implicitAt  time.Time
 	sub         *subscription
+	lastOffer   time.Time
 }
+
+// offerSettle is how long a placement round waits after the last offer
+// arrived: the master sends one allocation round's offers (one per agent)
+// in a burst, and pods spread only over the agents whose offers are held.
+const offerSettle = 100 * time.Millisecond
 
 type heldOffer struct {
 	offer mesos.Offer
@@ -263,7 +269,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 }
 
 func (s *Scheduler) loop(ctx context.Context) error {
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
