@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -164,10 +166,18 @@ func (s *Scheduler) unplaced(pp *pendingPod, reason string, now time.Time) {
 	pp.attempts++
 	d := s.cfg.BackoffInitial << min(pp.attempts-1, 16)
 	pp.notBefore = now.Add(min(d, s.cfg.BackoffMax))
-	if reason == pp.lastReason {
+	// Free resources move between rounds: only a reason of another shape
+	// (not just other numbers) makes a new event.
+	shape := strings.Map(func(r rune) rune {
+		if unicode.IsDigit(r) {
+			return '#'
+		}
+		return r
+	}, reason)
+	if shape == pp.lastReason {
 		return
 	}
-	pp.lastReason = reason
+	pp.lastReason = shape
 	pod := pp.pod
 	s.log.Info("pod waits", "pod", key(pod.Namespace, pod.Name), "why", reason, "attempt", pp.attempts)
 	s.recorder.Eventf(pod, v1.EventTypeWarning, "FailedScheduling", "%s", reason)

@@ -257,6 +257,20 @@ func (c *cluster) podTemplate(cpu string) v1.PodTemplateSpec {
 	}
 }
 
+// deploy creates the test's Deployment of replicas pods of podTemplate(cpu).
+func (c *cluster) deploy(replicas int32, cpu string) {
+	c.t.Helper()
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: "default", Labels: map[string]string{"test": c.name}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": c.name}},
+			Template: c.podTemplate(cpu)},
+	}
+	if _, err := c.kube.AppsV1().Deployments("default").Create(context.Background(), dep, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func (c *cluster) pods() []v1.Pod {
 	c.t.Helper()
 	l, err := c.kube.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "test=" + c.name})
@@ -303,15 +317,7 @@ func TestSchedulerRunsADeployment(t *testing.T) {
 	c := newCluster(t)
 	c.start()
 	ctx := context.Background()
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: "default", Labels: map[string]string{"test": c.name}},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(3)),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": c.name}},
-			Template: c.podTemplate("200m")},
-	}
-	if _, err := c.kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.deploy(3, "200m")
 	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: "default"},
 		Spec: v1.ServiceSpec{Selector: map[string]string{"app": c.name},
 			Ports: []v1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}}
@@ -519,15 +525,7 @@ spec:
 	}
 	s1 := c.start()
 	ctx := context.Background()
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: "default", Labels: map[string]string{"test": c.name}},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(2)),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": c.name}},
-			Template: c.podTemplate("100m")},
-	}
-	if _, err := c.kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.deploy(2, "100m")
 	pods := c.running(2)
 	if pods[0].Spec.NodeName == pods[1].Spec.NodeName {
 		t.Fatalf("both replicas on %s", pods[0].Spec.NodeName)
