@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -59,10 +60,16 @@ func (n *Netns) Run(ctx context.Context, name string, args ...string) ([]byte, e
 
 // Do runs fn on an OS thread switched into the namespace. fn must not start
 // goroutines that expect to stay in the namespace: only its own thread is.
-func (n *Netns) Do(fn func() error) error {
-	target, err := netns.GetFromPath(n.Path)
+func (n *Netns) Do(fn func() error) error { return InNetns(n.Path, fn) }
+
+// InNetns runs fn on an OS thread switched into the network namespace at
+// path (such as /var/run/netns/<name>). Sockets fn opens and processes it
+// starts (a forked child inherits its thread's namespace) live there. The
+// thread goes back afterwards, or is retired if it cannot.
+func InNetns(path string, fn func() error) error {
+	target, err := netns.GetFromPath(path)
 	if err != nil {
-		return fmt.Errorf("open netns %s: %w", n.Path, err)
+		return fmt.Errorf("open netns %s: %w", path, err)
 	}
 	defer func() { _ = target.Close() }()
 	runtime.LockOSThread()
@@ -74,13 +81,13 @@ func (n *Netns) Do(fn func() error) error {
 	defer func() { _ = orig.Close() }()
 	if err := netns.Set(target); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", n.Name, err)
+		return fmt.Errorf("enter netns %s: %w", path, err)
 	}
 	fnErr := fn()
 	if err := netns.Set(orig); err != nil {
 		// Leave the thread locked: the runtime then ends it with the
 		// goroutine instead of reusing a thread in the wrong namespace.
-		return fmt.Errorf("return from netns %s: %w", n.Name, err)
+		return errors.Join(fmt.Errorf("return from netns %s: %w", path, err), fnErr)
 	}
 	runtime.UnlockOSThread()
 	return fnErr
