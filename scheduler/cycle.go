@@ -62,6 +62,11 @@ func (s *Scheduler) cycle(ctx context.Context, now time.Time) {
 	s.expire(ctx, now, waiting == 0)
 }
 
+// refuse is the filter of declined offers.
+func (s *Scheduler) refuse() time.Duration {
+	return time.Duration(s.cfg.RefuseSeconds * float64(time.Second))
+}
+
 // expire declines the offers held for OfferTTL (all of them with all).
 func (s *Scheduler) expire(ctx context.Context, now time.Time, all bool) {
 	var old []mesos.Offer
@@ -71,7 +76,7 @@ func (s *Scheduler) expire(ctx context.Context, now time.Time, all bool) {
 		}
 	}
 	if len(old) > 0 {
-		s.decline(ctx, old, time.Duration(s.cfg.RefuseSeconds*float64(time.Second)), DeclineUnused)
+		s.decline(ctx, old, s.refuse(), DeclineUnused)
 	}
 }
 
@@ -103,7 +108,7 @@ func (s *Scheduler) place(ctx context.Context, eligible []*pendingPod, now time.
 				os = append(os, o.offer)
 			}
 		}
-		s.decline(ctx, os, time.Duration(s.cfg.RefuseSeconds*float64(time.Second)), DeclineIncompatible)
+		s.decline(ctx, os, s.refuse(), DeclineIncompatible)
 	}
 	for _, u := range plan.Unplaced {
 		s.unplaced(byPod[u.Pod], u.Reason, now)
@@ -228,7 +233,7 @@ func (s *Scheduler) launch(ctx context.Context, group []Launch, byPod map[*Pod]*
 	}
 	// Unused resources of an ACCEPT come back at the next allocation: more
 	// pods may be waiting for them.
-	refuse := time.Duration(0)
+	leftover := time.Duration(0)
 	fid := s.fid
 	hostname := slot.Hostname
 	go func() {
@@ -265,19 +270,11 @@ func (s *Scheduler) launch(ctx context.Context, group []Launch, byPod map[*Pod]*
 				tasks = append(tasks, it.info)
 			}
 		}
-		var c = calls.Decline(offerIDs...)
+		c := calls.Decline(offerIDs...)
 		if len(tasks) > 0 {
 			c = calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offerIDs...))
 		}
-		c = c.With(calls.RefuseSeconds(refuse))
-		c.FrameworkID = &mesos.FrameworkID{Value: fid}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		resp, err := s.caller.Call(cctx, c)
-		cancel()
-		if resp != nil {
-			_ = resp.Close()
-		}
-		if err != nil {
+		if err := s.callAs(ctx, fid, c.With(calls.RefuseSeconds(leftover))); err != nil {
 			for _, t := range tasks {
 				failed[t.TaskID.Value] = "ACCEPT: " + err.Error()
 			}

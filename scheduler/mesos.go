@@ -104,9 +104,15 @@ func (s *Scheduler) subscribeLoop(ctx context.Context) {
 	}
 }
 
-// call sends c as our framework.
+// call sends c as our framework (from the loop only: it reads s.fid).
 func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
-	c.FrameworkID = &mesos.FrameworkID{Value: s.fid}
+	return s.callAs(ctx, s.fid, c)
+}
+
+// callAs sends c as framework fid; goroutines other than the loop use it
+// with the id they were given.
+func (s *Scheduler) callAs(ctx context.Context, fid string, c *scheduler.Call) error {
+	c.FrameworkID = &mesos.FrameworkID{Value: fid}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := s.caller.Call(ctx, c)

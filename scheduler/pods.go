@@ -161,7 +161,6 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	if !terminal(state) {
 		return
 	}
-	delete(s.reconciling, id)
 	if t.deleting != nil || t.gone {
 		if t.gone {
 			delete(s.tasks, id)

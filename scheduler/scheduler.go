@@ -218,7 +218,6 @@ type (
 		agentID string
 		failed  map[string]string // task id -> why it was not launched
 	}
-	msgKick struct{}
 )
 
 func (s *Scheduler) post(m any) { s.msgs <- m }
@@ -318,7 +317,6 @@ func (s *Scheduler) handle(ctx context.Context, m any) error {
 		if a := s.agents[m.agentID]; a != nil {
 			a.nodeMade = false
 		}
-	case msgKick:
 	}
 	return nil
 }
