@@ -247,7 +247,10 @@ func TestExecutorAPIStatusCodes(t *testing.T) {
 // launched tasks the executor does not list, and a STAGING update in the
 // list shuts the executor down (slave.cpp:5300-5440).
 func TestResubscribeReplaysAndDrops(t *testing.T) {
-	c := newCluster(t, nil)
+	// Mesos' own retry interval (10secs): a second copy seen here is then
+	// a replay not de-duplicated, never a retry the agent sent because the
+	// scheduler's ack came late on a loaded machine (CI saw that).
+	c := newCluster(t, func(cfg *AgentConfig) { cfg.StatusUpdateRetryMin, cfg.StatusUpdateRetryMax = 10*time.Second, time.Minute })
 	info := frameworkInfo("resub")
 	info.Checkpoint = ptr(true)
 	s := subscribe(t, c, info, protobuf())
