@@ -250,7 +250,9 @@ func TestResubscribeReplaysAndDrops(t *testing.T) {
 	// Mesos' own retry interval (10secs): a second copy seen here is then
 	// a replay not de-duplicated, never a retry the agent sent because the
 	// scheduler's ack came late on a loaded machine (CI saw that).
-	c := newCluster(t, func(cfg *AgentConfig) { cfg.StatusUpdateRetryMin, cfg.StatusUpdateRetryMax = 10*time.Second, time.Minute })
+	c := newCluster(t, func(cfg *AgentConfig) {
+		cfg.StatusUpdateRetryMin, cfg.StatusUpdateRetryMax = 10*time.Second, time.Minute
+	})
 	info := frameworkInfo("resub")
 	info.Checkpoint = ptr(true)
 	s := subscribe(t, c, info, protobuf())
