@@ -47,7 +47,7 @@ env-down:
 
 # Benchmarks, the integration ones (real cgroups, dockerd) included: root.
 bench: env
-	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags integration -timeout 90m -run '^$$' -bench . -benchmem ./...
 
 lint: $(GOLANGCI_LINT)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -19,7 +19,10 @@
 //     ready endpoints, else serving terminating ones.
 //   - A Proxy applies each sync with one iptables-restore --noflush. A sync
 //     re-renders only the services that changed and writes only the chains
-//     whose rules changed (a full resync, every SyncPeriod, writes all).
+//     whose rules changed; a sync with nothing changed (the periodic one,
+//     every SyncPeriod) runs no restore and only checks the canary and the
+//     jumps from the built-in chains; a full resync, every FullSyncPeriod
+//     (1h, as kube-proxy's), writes all.
 //     The tables are read back (iptables-save) only when their content is
 //     unknown: at the first sync, after a failed one, or when the canary
 //     chain K8SM-PROXY-CANARY is gone (someone flushed them); K8SM- chains

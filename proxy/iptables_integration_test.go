@@ -19,6 +19,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/k8sm/k8sm/test/testenv"
 )
@@ -364,4 +365,114 @@ func linesOf(re *RestoreError) string {
 		return ""
 	}
 	return re.Lines
+}
+
+// serveUDP listens in B on addr (UDP) and answers each datagram with name.
+func (h *hosts) serveUDP(t *testing.T, addr, name string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := h.b.Do(func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo([]byte(name), from)
+		}
+	}()
+}
+
+// udpFlow is one UDP 5-tuple from A to a service: a socket bound to a fixed
+// source port, so every datagram belongs to the same conntrack entry.
+type udpFlow struct{ c *net.UDPConn }
+
+func (h *hosts) udpFlow(t *testing.T, src, dst string) *udpFlow {
+	t.Helper()
+	var f udpFlow
+	if err := h.a.Do(func() error {
+		la, err := net.ResolveUDPAddr("udp", src)
+		if err != nil {
+			return err
+		}
+		ra, err := net.ResolveUDPAddr("udp", dst)
+		if err != nil {
+			return err
+		}
+		f.c, err = net.DialUDP("udp", la, ra)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.c.Close() })
+	return &f
+}
+
+// ask sends a datagram and returns the answering server's name.
+func (f *udpFlow) ask() (string, error) {
+	if _, err := f.c.Write([]byte("?")); err != nil {
+		return "", err
+	}
+	_ = f.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	n, err := f.c.Read(buf)
+	return string(buf[:n]), err
+}
+
+// TestUDPConntrackCleared: a UDP flow keeps its DNAT in conntrack after its
+// endpoint is removed from the rules (shown first, with clearing off);
+// with conntrack present the proxy deletes the removed endpoint's entries,
+// so the same flow's next datagram reaches a current endpoint.
+func TestUDPConntrackCleared(t *testing.T) {
+	conntrack, err := exec.LookPath("conntrack")
+	if err != nil {
+		testenv.Skip(t, "conntrack not installed (run \"make env\"): %v", err)
+	}
+	ctx := context.Background()
+	h := newHosts(t)
+	if out, err := exec.Command("ip", "-n", h.b.Name, "addr", "add", "192.0.2.3/24", "dev", "k8sb"+h.b.Name[len(h.b.Name)-6:]).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	h.serveUDP(t, "192.0.2.2:31053", "one")
+	h.serveUDP(t, "192.0.2.3:31053", "two")
+	dns := service("kube-system", "dns", "10.96.0.53", v1.ServicePort{Name: "dns", Port: 53, Protocol: v1.ProtocolUDP})
+	to := func(ip string) *discoveryv1.EndpointSlice {
+		return slice("kube-system", "dns", "dns-1", "dns", v1.ProtocolUDP, 31053, readyEP(ip))
+	}
+	p := New(Config{Conntrack: "/nonexistent", SyncPeriod: time.Hour}, nil, nil)
+	program := func(sl *discoveryv1.EndpointSlice) {
+		t.Helper()
+		h.inA(t, "iptables", func(ipt guarded) error {
+			p.ipt = ipt
+			p.SetService(dns)
+			p.SetSlice(sl)
+			return p.Sync(ctx)
+		})
+	}
+	expect := func(f *udpFlow, want, when string) {
+		t.Helper()
+		if got, err := f.ask(); err != nil || got != want {
+			t.Fatalf("%s: answered by %q (%v), want %q", when, got, err, want)
+		}
+	}
+	defer h.inA(t, "iptables", func(ipt guarded) error { _, err := Cleanup(ctx, ipt); return err })
+
+	program(to("192.0.2.2"))
+	f1 := h.udpFlow(t, "192.0.2.1:40001", "10.96.0.53:53")
+	expect(f1, "one", "flow 1 to the first endpoint")
+	// Clearing off (no conntrack command): the rules move to .3, the
+	// established flow does not.
+	program(to("192.0.2.3"))
+	expect(f1, "one", "flow 1 after its endpoint left, without conntrack clearing")
+	f2 := h.udpFlow(t, "192.0.2.1:40002", "10.96.0.53:53")
+	expect(f2, "two", "a new flow after the move")
+
+	// Clearing on: .3 leaves, flow 2's entry goes with it.
+	p.cfg.Conntrack = conntrack
+	program(to("192.0.2.2"))
+	expect(f2, "one", "flow 2 after its endpoint left, with conntrack clearing")
 }

@@ -176,6 +176,16 @@ func portID(s ServicePort) string { return s.Key() + "/" + string(s.Protocol) }
 // touched are chains by table.
 type touched map[string]map[string]bool
 
+// empty reports whether no chain was touched.
+func (t touched) empty() bool {
+	for _, cs := range t {
+		if len(cs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (t touched) add(table, chain string) {
 	if t[table] == nil {
 		t[table] = map[string]bool{}

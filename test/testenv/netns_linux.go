@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -91,4 +95,50 @@ func InNetns(path string, fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return fnErr
+}
+
+// Forward makes the machine's TCP address addr (such as the test API
+// server's 127.0.0.1:port) reachable at the same address inside the
+// namespace, for a process there (kube-proxy) that must talk to it: the
+// listener is opened inside the namespace, each connection is dialled from
+// the machine's. It stops when the test ends.
+func (n *Netns) Forward(t testing.TB, addr string) {
+	t.Helper()
+	var l net.Listener
+	if err := n.Do(func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("testenv: listen on %s in %s: %v", addr, n.Name, err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					_ = in.Close()
+					return
+				}
+				// Either side ending ends both: a watch the API server holds
+				// open must not outlive kube-proxy.
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+				<-done
+				_ = in.Close()
+				_ = out.Close()
+				<-done
+			}()
+		}
+	}()
 }
