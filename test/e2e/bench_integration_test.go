@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,27 +38,59 @@ func quantile(d []time.Duration, q float64) time.Duration {
 func rawDockerPod(b *testing.B, n *node) time.Duration {
 	ctx := context.Background()
 	start := time.Now()
+	ids := rawDockerStart(b, n)
+	took := time.Since(start)
+	for _, id := range ids {
+		_ = n.dc.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	}
+	return took
+}
+
+// rawDockerBurst is the baseline of a burst: pods raw pods (as
+// rawDockerPod) started all at once, then all force-removed at once.
+func rawDockerBurst(b *testing.B, n *node, pods int) (up, down time.Duration) {
+	ids := make([][]string, pods)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Go(func() { ids[i] = rawDockerStart(b, n) })
+	}
+	wg.Wait()
+	up = time.Since(start)
+	start = time.Now()
+	for _, pod := range ids {
+		for _, id := range pod {
+			wg.Go(func() { _ = n.dc.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true}) })
+		}
+	}
+	wg.Wait()
+	return up, time.Since(start)
+}
+
+// rawDockerStart creates and starts a pause container and an app container
+// in its network namespace, and returns their ids (app first).
+func rawDockerStart(b *testing.B, n *node) []string {
+	ctx := context.Background()
 	name := "k8sm-bench-raw-" + testenv.RandomName(6)
 	sb, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.PauseImage}, &container.HostConfig{}, &network.NetworkingConfig{}, nil, name+"-pause")
 	if err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return nil
 	}
 	if err := n.dc.ContainerStart(ctx, sb.ID, container.StartOptions{}); err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return []string{sb.ID}
 	}
 	app, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.BusyboxImage, Cmd: []string{"sleep", "1000"}},
 		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + sb.ID)}, nil, nil, name)
 	if err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return []string{sb.ID}
 	}
 	if err := n.dc.ContainerStart(ctx, app.ID, container.StartOptions{}); err != nil {
-		b.Fatal(err)
+		b.Error(err)
 	}
-	took := time.Since(start)
-	for _, id := range []string{app.ID, sb.ID} {
-		_ = n.dc.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-	}
-	return took
+	return []string{app.ID, sb.ID}
 }
 
 // BenchmarkLaunchToRunning: ACCEPT with one pod -> TASK_RUNNING through the
@@ -124,7 +157,9 @@ func rssKiB(b *testing.B, pid int) (total, anon float64) {
 
 // BenchmarkHundredPods: 100 pods (K8SM_BENCH_PODS) launched at once (pods/s until all are
 // RUNNING), the executor's RSS idle and with them, and SHUTDOWN of all of
-// them (seconds until every TASK_KILLED).
+// them (seconds until every TASK_KILLED); against raw Docker starting the
+// same containers all at once and force-removing them all at once, on the
+// same daemon in the same run.
 func BenchmarkHundredPods(b *testing.B) {
 	pods := 100
 	if v, err := strconv.Atoi(os.Getenv("K8SM_BENCH_PODS")); err == nil && v > 0 {
@@ -142,6 +177,10 @@ func BenchmarkHundredPods(b *testing.B) {
 		n.expect(warm.TaskID.Value, mesos.TASK_KILLED)
 		pid := n.a.Executors()[0].PID
 		idle, idleAnon := rssKiB(b, pid)
+		rawUp, rawDown := rawDockerBurst(b, n, pods)
+		if b.Failed() {
+			b.FailNow()
+		}
 
 		var tasks []mesos.TaskInfo
 		for i := range pods {
@@ -159,6 +198,10 @@ func BenchmarkHundredPods(b *testing.B) {
 		down := time.Since(start)
 		b.ReportMetric(float64(pods)/up.Seconds(), "pods/s")
 		b.ReportMetric(down.Seconds(), "shutdown-s")
+		b.ReportMetric(float64(pods)/rawUp.Seconds(), "raw-docker-pods/s")
+		b.ReportMetric(rawUp.Seconds()/up.Seconds(), "pods/s-ratio")
+		b.ReportMetric(rawDown.Seconds(), "raw-docker-remove-s")
+		b.ReportMetric(down.Seconds()/rawDown.Seconds(), "shutdown-ratio")
 		b.ReportMetric(idle/1024, "idle-rss-MiB")
 		b.ReportMetric(loaded/1024, "rss-loaded-MiB")
 		b.ReportMetric(idleAnon/1024, "idle-anon-MiB")

@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +88,19 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 		return err == nil && p.Status.Phase == v1.PodRunning && len(p.Status.ContainerStatuses) == 1 &&
 			p.Status.ContainerStatuses[0].State.Running != nil && p.Status.HostIP == "127.0.0.1"
 	})
+
+	// What an operator sees: kubectl get pod -o yaml shows the status the
+	// executor wrote.
+	out, err := exec.CommandContext(ctx, testenv.KubeBinary(t, "kubectl"), "--kubeconfig", testenv.Kubeconfig,
+		"get", "pod", "-n", "default", created.Name, "-o", "yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get pod -o yaml: %v\n%s", err, out)
+	}
+	for _, want := range []string{"phase: Running", "hostIP: 127.0.0.1", "nodeName: " + nodeName, "running:"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("kubectl get pod -o yaml lacks %q:\n%s", want, out)
+		}
+	}
 
 	// The static pod's mirror pod, made by the node identity (which
 	// NodeRestriction lets make only mirror pods), with the static pod's
