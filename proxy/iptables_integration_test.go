@@ -29,13 +29,15 @@ import (
 // servers on HostIP:HostPort). A routes everything to B, as a node routes
 // to its gateway, so a cluster IP has a route before it is DNATed.
 type hosts struct {
-	a, b *testenv.Netns
+	a, b   *testenv.Netns
+	va, vb string // the veth ends in A and B
 }
 
 func newHosts(t *testing.T) *hosts {
 	t.Helper()
 	h := &hosts{a: testenv.NewNetns(t), b: testenv.NewNetns(t)}
-	va, vb := "k8sa"+h.a.Name[len(h.a.Name)-6:], "k8sb"+h.b.Name[len(h.b.Name)-6:]
+	h.va, h.vb = "k8sa"+h.a.Name[len(h.a.Name)-6:], "k8sb"+h.b.Name[len(h.b.Name)-6:]
+	va, vb := h.va, h.vb
 	for _, args := range [][]string{
 		{"link", "add", va, "netns", h.a.Name, "type", "veth", "peer", "name", vb, "netns", h.b.Name},
 		{"-n", h.a.Name, "addr", "add", "192.0.2.1/24", "dev", va},
@@ -434,7 +436,7 @@ func TestUDPConntrackCleared(t *testing.T) {
 	}
 	ctx := context.Background()
 	h := newHosts(t)
-	if out, err := exec.Command("ip", "-n", h.b.Name, "addr", "add", "192.0.2.3/24", "dev", "k8sb"+h.b.Name[len(h.b.Name)-6:]).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "-n", h.b.Name, "addr", "add", "192.0.2.3/24", "dev", h.vb).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	h.serveUDP(t, "192.0.2.2:31053", "one")

@@ -306,7 +306,7 @@ func (p *Proxy) Sync(ctx context.Context) error {
 	// costs iptables-nft ~0.2 s with 10,000 services; the jumps from the
 	// built-in chains are checked instead, as on a full sync.
 	idle := doc == nil
-	if doc != nil {
+	if !idle {
 		if err := p.ipt.Restore(ctx, doc); err != nil {
 			var re *RestoreError
 			if errors.As(err, &re) && re.Lines != "" {
