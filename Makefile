@@ -7,6 +7,9 @@
 #   make env        set up the test bed (test/env/setup.sh); env-down removes it
 #   make bench      benchmarks (root)   make lint   golangci-lint + gofmt
 #   make fuzz       each fuzz target for FUZZTIME (default 30s)
+#   make conformance        upstream Kubernetes node conformance specs on the
+#                           dev cluster (root; brings it up if needed)
+#   make conformance-smoke  the same, smoke.txt's API-only specs only (CI)
 
 SHELL := /bin/bash
 GO ?= go
@@ -17,7 +20,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-unit env env-down bench lint fuzz clean demo up down test-up
+.PHONY: all build test test-unit env env-down bench lint fuzz clean demo up down test-up conformance conformance-smoke
 
 all: build
 
@@ -86,3 +89,15 @@ test-up: build
 	bash test/up/up.sh
 	bash test/up/smoke.sh || { bash test/up/down.sh; exit 1; }
 	bash test/up/down.sh
+
+# Upstream Kubernetes v1.35.8 node conformance (test/e2e/common/node,
+# common/storage, node; minus test/conformance/skip.txt) against the dev
+# cluster, which it brings up when it is not (root). Report in
+# _output/conformance/report.md. Knobs: CONFORMANCE_PROCS (16),
+# CONFORMANCE_TIMEOUT (90m), CONFORMANCE_FOCUS=<regexp>.
+conformance:
+	bash test/conformance/run.sh
+
+# CI's smoke run: only the API-only specs of test/conformance/smoke.txt.
+conformance-smoke:
+	CONFORMANCE_SMOKE=1 CONFORMANCE_TIMEOUT=10m CONFORMANCE_PROCS=4 bash test/conformance/run.sh

@@ -31,6 +31,8 @@ type Config struct {
 	// executor's); it is also the allocatable.
 	Capacity v1.ResourceList
 	HostIP   string
+	// NodeInfo is status.nodeInfo (SystemInfo).
+	NodeInfo v1.NodeSystemInfo
 	// LeaseDuration and RenewInterval of the node lease in kube-node-lease
 	// (kubelet: 40s and 10s). StatusInterval is the NodeReady heartbeat.
 	LeaseDuration, RenewInterval, StatusInterval time.Duration
@@ -223,7 +225,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 
 func (r *Reporter) nodeStatus(now metav1.Time) v1.NodeStatus {
 	st := v1.NodeStatus{
-		Capacity: r.cfg.Capacity, Allocatable: r.cfg.Capacity,
+		Capacity: r.cfg.Capacity, Allocatable: r.cfg.Capacity, NodeInfo: r.cfg.NodeInfo,
 		Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "K8smExecutorReady",
 			Message: "the k8sm executor runs pods on this Mesos agent", LastHeartbeatTime: now, LastTransitionTime: now}},
 	}
@@ -234,31 +236,30 @@ func (r *Reporter) nodeStatus(now metav1.Time) v1.NodeStatus {
 }
 
 // ensureNode creates the Node, or takes over an existing one, with our
-// labels and a Ready status.
+// labels and a Ready status. An existing Node is only patched: its taints
+// and the rest belong to others (the node lifecycle controller, kubectl),
+// and NodeRestriction refuses a node's write that carries stale taints.
 func (r *Reporter) ensureNode(ctx context.Context) (*v1.Node, error) {
-	now := metav1.Now()
+	nodes := r.cs.CoreV1().Nodes()
 	want := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName, Labels: r.cfg.Labels}}
-	node, err := r.cs.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
+	node, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		node, err = r.cs.CoreV1().Nodes().Get(ctx, r.cfg.NodeName, metav1.GetOptions{})
-		if err == nil {
-			if node.Labels == nil {
-				node.Labels = map[string]string{}
+		if len(r.cfg.Labels) == 0 {
+			node, err = nodes.Get(ctx, r.cfg.NodeName, metav1.GetOptions{})
+		} else {
+			var patch []byte
+			if patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"labels": r.cfg.Labels}}); err == nil {
+				node, err = nodes.Patch(ctx, r.cfg.NodeName, types.MergePatchType, patch, metav1.PatchOptions{})
 			}
-			for k, v := range r.cfg.Labels {
-				node.Labels[k] = v
-			}
-			node, err = r.cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register Node %s: %w", r.cfg.NodeName, err)
 	}
-	node.Status = r.nodeStatus(now)
-	if node, err = r.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	if err := r.updateNodeStatus(ctx); err != nil {
 		return nil, fmt.Errorf("set the status of Node %s: %w", r.cfg.NodeName, err)
 	}
-	r.log.Info("Node registered", "capacity", r.cfg.Capacity)
+	r.log.Info("Node registered", "capacity", r.cfg.Capacity, "kubeletVersion", r.cfg.NodeInfo.KubeletVersion)
 	return node, nil
 }
 

@@ -126,3 +126,43 @@ func TestMirrorPods(t *testing.T) {
 		}
 	}
 }
+
+// Taking over an existing Node patches our labels and status only: taints
+// others set (the node lifecycle controller's not-ready, kubectl taint)
+// stay, and no write carries a stale copy of them (NodeRestriction refuses
+// a node's update that changes taints).
+func TestEnsureNodeKeepsOthersFields(t *testing.T) {
+	taint := v1.Taint{Key: "node.kubernetes.io/not-ready", Effect: v1.TaintEffectNoSchedule}
+	old := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"team": "a", "zone": "old"}},
+		Spec: v1.NodeSpec{Taints: []v1.Taint{taint}}}
+	cs := fake.NewClientset(old)
+	info := SystemInfo(Host{DockerVersion: "26.1.5"}, "v0.4.1")
+	r, err := New(Config{NodeName: "n", Labels: map[string]string{"zone": "z1"}, NodeInfo: info}, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ensureNode(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "update" {
+			t.Errorf("%s %s/%s: a whole-object write of an existing Node", a.GetVerb(), a.GetResource().Resource, a.GetSubresource())
+		}
+	}
+	got, err := cs.CoreV1().Nodes().Get(context.Background(), "n", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Spec.Taints) != 1 || got.Spec.Taints[0] != taint {
+		t.Errorf("taints %v, want the existing %v kept", got.Spec.Taints, taint)
+	}
+	if got.Labels["team"] != "a" || got.Labels["zone"] != "z1" {
+		t.Errorf("labels %v, want team=a kept and zone=z1 set", got.Labels)
+	}
+	if got.Status.NodeInfo.KubeletVersion != "v1.35.8-k8sm.0.4.1" || got.Status.NodeInfo.ContainerRuntimeVersion != "docker://26.1.5" {
+		t.Errorf("nodeInfo %+v", got.Status.NodeInfo)
+	}
+	if len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != v1.NodeReady {
+		t.Errorf("conditions %v, want NodeReady", got.Status.Conditions)
+	}
+}

@@ -131,6 +131,10 @@ func (d *Docker) ready(ctx context.Context) {
 type Info struct {
 	CgroupDriver  string
 	ServerVersion string
+	// KernelVersion and OperatingSystem (the host's OS image, e.g.
+	// "Debian GNU/Linux 13 (trixie)") as the daemon reports them: the
+	// Node's status.nodeInfo shows them, as the kubelet's does.
+	KernelVersion, OperatingSystem string
 }
 
 // Info asks the daemon for its version and cgroup driver.
@@ -141,7 +145,8 @@ func (d *Docker) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("docker info: %w", err)
 	}
-	return Info{CgroupDriver: i.CgroupDriver, ServerVersion: i.ServerVersion}, nil
+	return Info{CgroupDriver: i.CgroupDriver, ServerVersion: i.ServerVersion,
+		KernelVersion: i.KernelVersion, OperatingSystem: i.OperatingSystem}, nil
 }
 
 // Pull policies, as Kubernetes names them.

@@ -30,7 +30,7 @@ import (
 // and the reaping of containers of dead executors.
 func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Logger) executor.StartNode {
 	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Node, error) {
-		mgr, cg, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
+		mgr, cg, info, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
 		if err != nil {
 			return executor.Node{}, err
 		}
@@ -39,7 +39,9 @@ func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Lo
 			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
 			return node, nil
 		}
-		rep, err := startReporter(ctx, o, id, hostIP(o, agentEndpoint), log)
+		host := kubenode.ReadHost("/")
+		host.KernelVersion, host.OSImage, host.DockerVersion = info.KernelVersion, info.OperatingSystem, info.ServerVersion
+		rep, err := startReporter(ctx, o, id, hostIP(o, agentEndpoint), kubenode.SystemInfo(host, version), log)
 		if err != nil {
 			return executor.Node{}, err
 		}
@@ -56,39 +58,40 @@ func hostIP(o *executorOptions, agentEndpoint string) string {
 	return h
 }
 
-// startPods brings up Docker, the pod cgroups and the pod manager.
-func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint string, id executor.Identity, report executor.Report, log *slog.Logger) (*pods.Manager, *cgroups.Manager, error) {
+// startPods brings up Docker, the pod cgroups and the pod manager; it
+// returns what Docker told of itself.
+func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint string, id executor.Identity, report executor.Report, log *slog.Logger) (*pods.Manager, *cgroups.Manager, runtime.Info, error) {
 	rt, err := runtime.New(runtime.Config{Endpoint: o.dockerEndpoint}, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	info, err := rt.Info(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
+		return nil, nil, runtime.Info{}, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
 	}
 	if _, err := cgroups.DockerParent("/probe", info.CgroupDriver); err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	unified := cgroups.HostUnified()
 	paths, err := cgroups.Self("/proc")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	parent, err := paths.Executor(unified)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	// On cgroup v2 Mesos runs the executor in <container>/leaf.
 	parent = strings.TrimSuffix(parent, "/leaf")
 	if want := "/" + strings.Trim(o.cgroupRoot, "/") + "/"; !strings.HasPrefix(parent+"/", want) {
-		return nil, nil, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
+		return nil, nil, runtime.Info{}, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
 	}
 	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	if err := cg.EnterLeaf(os.Getpid()); err != nil {
-		return nil, nil, err
+		return nil, nil, runtime.Info{}, err
 	}
 	hostIP := hostIP(o, agentEndpoint)
 	owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
@@ -126,13 +129,13 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 			}
 		}
 	}()
-	return mgr, cg, nil
+	return mgr, cg, info, nil
 }
 
 // startReporter registers this agent as a Node (named after its
 // hostname, the node identity's name) and starts the lease, NodeReady
 // heartbeat and pod status writes.
-func startReporter(ctx context.Context, o *executorOptions, id executor.Identity, ip string, log *slog.Logger) (*kubenode.Reporter, error) {
+func startReporter(ctx context.Context, o *executorOptions, id executor.Identity, ip string, info v1.NodeSystemInfo, log *slog.Logger) (*kubenode.Reporter, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
@@ -156,7 +159,7 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 		v1.ResourceMemory: *resource.NewQuantity(mem-emem, resource.BinarySI),
 		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
 	}
-	rep, err := kubenode.New(kubenode.Config{NodeName: name, Labels: labels, Capacity: capacity, HostIP: ip}, cs, log)
+	rep, err := kubenode.New(kubenode.Config{NodeName: name, Labels: labels, Capacity: capacity, HostIP: ip, NodeInfo: info}, cs, log)
 	if err != nil {
 		return nil, err
 	}

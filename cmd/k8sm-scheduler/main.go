@@ -130,8 +130,8 @@ GET /healthz and /metrics are served on --listen-address.`,
 	f.StringVar(&o.defaultMemLimit, "default-container-mem-limit", "64Mi", "memory limit of a container that sets none (passed on to the executors)")
 	f.BoolVar(&o.allowPrivileged, "allow-privileged", false, "accept privileged containers (passed on to the executors)")
 	f.StringVar(&o.portStrategy, "host-port-strategy", "wildcard", "what a container port with hostPort 0 gets: wildcard (a free offered port) or fixed (none)")
-	f.StringSliceVar(&o.schedulerNames, "scheduler-name", []string{"k8sm-scheduler"},
-		"spec.schedulerName values this scheduler serves (repeat or comma-separate; add default-scheduler to take every pod)")
+	f.StringSliceVar(&o.schedulerNames, "scheduler-name", []string{"k8sm-scheduler", "default-scheduler"},
+		"spec.schedulerName values this scheduler serves (repeat or comma-separate); the default takes every pod that names no scheduler, as the cluster's scheduler does: set only k8sm-scheduler when another scheduler serves default-scheduler")
 	f.StringVar(&o.frameworkName, "framework-name", "k8sm", "Mesos framework name")
 	f.StringVar(&o.mesosUser, "mesos-user", "root", "Mesos framework user (tasks run as this user on the agents)")
 	f.StringVar(&o.mesosRole, "mesos-role", "*", "Mesos role the framework subscribes with")

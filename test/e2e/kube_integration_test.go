@@ -47,6 +47,7 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 	want := sleeper(testenv.RandomName(4))
 	want.UID = ""
 	want.Spec.NodeName = nodeName
+	want.Spec.AutomountServiceAccountToken = ptr(false) // no projected token volume until issue 21
 	created, err := admin.CoreV1().Pods("default").Create(ctx, want, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

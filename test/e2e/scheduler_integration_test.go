@@ -248,6 +248,10 @@ func (c *cluster) podTemplate(cpu string) v1.PodTemplateSpec {
 		Spec: v1.PodSpec{
 			SchedulerName:                 c.name,
 			TerminationGracePeriodSeconds: ptr(int64(2)),
+			// Until the executor serves projected service-account
+			// volumes (issue 21): the stock API server's ServiceAccount
+			// admission adds one to every pod that does not opt out.
+			AutomountServiceAccountToken: ptr(false),
 			Containers: []v1.Container{{Name: "web", Image: testenv.BusyboxImage,
 				Command: []string{"sh", "-c", "mkdir -p /www && echo hello-from-$HOSTNAME > /www/index.html && exec httpd -f -p 8080 -h /www"},
 				Ports:   []v1.ContainerPort{{Name: "http", ContainerPort: 8080}},

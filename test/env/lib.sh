@@ -36,9 +36,11 @@ TEST_NODES=${K8SM_TEST_NODES:-"k8sm-node1 k8sm-node2 k8sm-node3 k8sm-sched1 k8sm
 
 # Prefixes of the throw-away objects tests create; teardown removes leftovers.
 NETNS_PREFIX=k8sm-test-
-# The API server's address: loopback for tests; "make up" sets the dev
-# cluster's bridge address so that node namespaces reach it.
-API_ADDRESS=${K8SM_TEST_API_ADDRESS:-127.0.0.1}
+# The API server's address: the bed bridge's own address for tests (the
+# default endpoint reconciler refuses a loopback address for the
+# "kubernetes" Service); "make up" sets the dev cluster's bridge address so
+# that node namespaces reach it.
+API_ADDRESS=${K8SM_TEST_API_ADDRESS:-${DOCKER_BRIDGE_CIDR%/*}}
 CGROUP_PREFIX=k8sm-test-
 # Default cgroup parent of the bed's containers started without one (Docker's
 # own default, /docker, may belong to another daemon).

@@ -159,8 +159,14 @@ build_kube() {
 	ln -sfn "etcd-$ETCD_VERSION/etcd" "$BIN/etcd"
 }
 
+# kube_stamp: what the running control plane was started from (this
+# script and lib.sh, which hold its flags): a control plane of other flags
+# is restarted rather than reused.
+kube_stamp() { stamp_of "$K8SM_ROOT/test/env/setup.sh" "$K8SM_ROOT/test/env/lib.sh"; }
+
 apiserver_up() {
 	[ -s "$KUBECONFIG_ADMIN" ] && pid_alive "$RUN_DIR/kube-apiserver.pid" kube-apiserver &&
+		[ "$(cat "$RUN_DIR/kube.stamp" 2>/dev/null)" = "$(kube_stamp)" ] &&
 		grep -q "server: https://$API_ADDRESS:" "$KUBECONFIG_ADMIN" &&
 		"$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" get --raw /readyz >/dev/null 2>&1
 }
@@ -226,19 +232,22 @@ bind_roles() {
 		die "cannot bind k8sm-scheduler to system:kube-scheduler"
 }
 
-# start_kcm runs kube-controller-manager (same Kubernetes version) with the
-# controllers users expect: Deployments, ReplicaSets, garbage collection,
-# namespace deletion, and its own EndpointSlices (managed-by
-# endpointslice-controller.k8s.io, next to k8sm's). Not the node lifecycle
-# or pod GC controllers: tests make Nodes and pods without kubelets.
+# start_kcm runs kube-controller-manager (same Kubernetes version) as a
+# stock cluster does: every default controller ("*": service accounts and
+# their tokens, kube-root-ca.crt, node lifecycle, pod GC, Deployments,
+# EndpointSlices, ...), with the service-account signing key, the root CA
+# and the cluster signing CA for CSRs.
 kcm_up() { pid_alive "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager; }
 start_kcm() {
 	if kcm_up; then
 		return
 	fi
+	local pki=$KUBE_DIR/pki
 	setsid "$KUBE_BIN/kube-controller-manager" \
 		--kubeconfig="$KUBECONFIG_ADMIN" --leader-elect=false \
-		--controllers=deployment,replicaset,garbagecollector,namespace,endpointslice \
+		--controllers='*' \
+		--service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+		--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
 		--secure-port=0 --use-service-account-credentials=false \
 		--concurrent-deployment-syncs=5 --concurrent-replicaset-syncs=5 \
 		>"$LOG_DIR/kube-controller-manager.log" 2>&1 </dev/null &
@@ -246,6 +255,9 @@ start_kcm() {
 	sleep 1
 	kcm_up || { tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager exited (log: $LOG_DIR/kube-controller-manager.log)"; }
 	log "kube-controller-manager running (pid $(cat "$RUN_DIR/kube-controller-manager.pid"))"
+	# Pods are admitted only once their namespace's ServiceAccount exists.
+	wait_for "ServiceAccount default/default" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" -n default get serviceaccount default ||
+		{ tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager made no ServiceAccount default/default in 60s (log: $LOG_DIR/kube-controller-manager.log)"; }
 }
 
 start_kube() {
@@ -258,6 +270,9 @@ start_kube() {
 	stop_pidfile "$RUN_DIR/kube-apiserver.pid" kube-apiserver
 	stop_pidfile "$RUN_DIR/etcd.pid" etcd
 	mkdir -p "$KUBE_DIR" "$RUN_DIR"
+	rm -f "$RUN_DIR/kube.stamp"
+	# The API server listens on the bridge's address (lib.sh API_ADDRESS).
+	ensure_bridge
 	gen_certs
 	cp "$KUBE_DIR/pki/ca.crt" "$RUN_DIR/ca.crt"
 
@@ -297,13 +312,12 @@ start_kube() {
 	setsid "$KUBE_BIN/kube-apiserver" \
 		--etcd-servers="http://127.0.0.1:$etcd_port" \
 		--bind-address="$API_ADDRESS" --advertise-address="$API_ADDRESS" --secure-port="$api_port" \
-		--endpoint-reconciler-type=none \
 		--tls-cert-file="$KUBE_DIR/pki/apiserver.crt" --tls-private-key-file="$KUBE_DIR/pki/apiserver.key" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$KUBE_DIR/pki/sa.pub" --service-account-signing-key-file="$KUBE_DIR/pki/sa.key" \
 		--token-auth-file="$tokens" \
 		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-		--disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
+		--kubelet-preferred-address-types=InternalIP,Hostname \
 		--service-cluster-ip-range="$SERVICE_CIDR" \
 		>"$LOG_DIR/kube-apiserver.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/kube-apiserver.pid"
@@ -319,6 +333,7 @@ start_kube() {
 		die "kube-apiserver did not become ready (log: $LOG_DIR/kube-apiserver.log)"
 	fi
 	bind_roles
+	kube_stamp >"$RUN_DIR/kube.stamp"
 	cat >"$RUN_DIR/env" <<EOF
 # Written by test/env/setup.sh; source it for the test bed's endpoints.
 K8SM_TEST_DOCKER_HOST=$DOCKER_HOST_URL

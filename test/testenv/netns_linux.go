@@ -98,12 +98,23 @@ func InNetns(path string, fn func() error) error {
 }
 
 // Forward makes the machine's TCP address addr (such as the test API
-// server's 127.0.0.1:port) reachable at the same address inside the
+// server's 172.30.255.1:port) reachable at the same address inside the
 // namespace, for a process there (kube-proxy) that must talk to it: the
 // listener is opened inside the namespace, each connection is dialled from
-// the machine's. It stops when the test ends.
+// the machine's. An address other than loopback is first added to the
+// namespace's lo (as a /32), so that it is local there too. It stops when
+// the test ends.
 func (n *Netns) Forward(t testing.TB, addr string) {
 	t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("testenv: forward %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
+		if out, err := exec.Command("ip", "-n", n.Name, "addr", "replace", host+"/32", "dev", "lo").CombinedOutput(); err != nil {
+			t.Fatalf("testenv: add %s to lo in %s: %v: %s", host, n.Name, err, out)
+		}
+	}
 	var l net.Listener
 	if err := n.Do(func() (err error) {
 		l, err = net.Listen("tcp", addr)
