@@ -43,19 +43,19 @@ func run(args []string, stdout, stderr io.Writer) (ok bool, err error) {
 		return false, errors.New("usage: report -selection FILE -junit FILE [-skip FILE] [-out FILE]")
 	}
 
-	sel, err := parseFile(*selection, specs.ParseSelection)
+	sel, err := specs.ParseFile(*selection, specs.ParseSelection)
 	if err != nil {
 		return false, err
 	}
 	var rules specs.SkipList
 	if *skip != "" {
-		if rules, err = parseFile(*skip, specs.ParseSkip); err != nil {
+		if rules, err = specs.ParseFile(*skip, specs.ParseSkip); err != nil {
 			return false, err
 		}
 	}
-	cases, err := parseFile(*junit, parseJUnit)
+	cases, err := specs.ParseFile(*junit, parseJUnit)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stderr, "report: %s does not exist (ginkgo wrote no report): every spec counts as not run\n", *junit)
+		_, _ = fmt.Fprintf(stderr, "report: %s does not exist (ginkgo wrote no report): every spec counts as not run\n", *junit)
 		cases, err = nil, nil
 	}
 	if err != nil {
@@ -74,33 +74,22 @@ func run(args []string, stdout, stderr io.Writer) (ok bool, err error) {
 		return false, fmt.Errorf("write report: %w", err)
 	}
 
+	var msg bytes.Buffer
 	for _, p := range o.SuiteProblems {
-		fmt.Fprintf(stdout, "SUITE FAILED: %s: %s\n", p.Name, p.Detail)
+		fmt.Fprintf(&msg, "SUITE FAILED: %s: %s\n", p.Name, p.Detail)
 	}
 	for _, r := range o.Rows {
 		if r.Result == Failed {
-			fmt.Fprintf(stdout, "FAILED: %s: %s\n", r.Spec.Name, r.Detail)
+			fmt.Fprintf(&msg, "FAILED: %s: %s\n", r.Spec.Name, r.Detail)
 		}
 	}
-	fmt.Fprintf(stdout, "report: %s\n", *out)
+	fmt.Fprintf(&msg, "report: %s\n", *out)
 	if n := o.Count(NotRun); n > 0 {
-		fmt.Fprintf(stdout, "%d specs were not run\n", n)
+		fmt.Fprintf(&msg, "%d specs were not run\n", n)
 	}
-	fmt.Fprintln(stdout, o.Verdict())
+	fmt.Fprintln(&msg, o.Verdict())
+	if _, err := stdout.Write(msg.Bytes()); err != nil {
+		return false, err
+	}
 	return o.OK(), nil
-}
-
-// parseFile opens path and parses it with parse.
-func parseFile[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer f.Close()
-	v, err := parse(f)
-	if err != nil {
-		return v, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
 }

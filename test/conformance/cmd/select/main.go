@@ -61,33 +61,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 		o.conformance = p
 	}
 
-	all, err := readWith(o.conformance, specs.ParseConformance)
+	all, err := specs.ParseFile(o.conformance, specs.ParseConformance)
 	if err != nil {
 		return err
 	}
 	list := specs.InDirs(all, splitComma(o.dirs))
-	fmt.Fprintf(stderr, "select: %d of %d conformance specs under %s\n", len(list), len(all), o.dirs)
+	_, _ = fmt.Fprintf(stderr, "select: %d of %d conformance specs under %s\n", len(list), len(all), o.dirs)
 	var rules specs.SkipList
 	if o.skip != "" {
-		if rules, err = readWith(o.skip, specs.ParseSkip); err != nil {
+		if rules, err = specs.ParseFile(o.skip, specs.ParseSkip); err != nil {
 			return err
 		}
 		// Stale rules are judged against the whole selection, not the
 		// -only or -focus subset.
 		_, _, unused := rules.Apply(list)
 		for _, r := range unused {
-			fmt.Fprintf(stderr, "select: warning: %s:%d matches no selected spec: %s\n", o.skip, r.Line, r.Pattern)
+			_, _ = fmt.Fprintf(stderr, "select: warning: %s:%d matches no selected spec: %s\n", o.skip, r.Line, r.Pattern)
 		}
 	}
 	if o.only != "" {
-		names, err := readWith(o.only, specs.ParseList)
+		names, err := specs.ParseFile(o.only, specs.ParseList)
 		if err != nil {
 			return err
 		}
 		if list, err = specs.Only(list, names); err != nil {
 			return fmt.Errorf("%s: %w", o.only, err)
 		}
-		fmt.Fprintf(stderr, "select: %d listed in %s\n", len(list), o.only)
+		_, _ = fmt.Fprintf(stderr, "select: %d listed in %s\n", len(list), o.only)
 	}
 	if o.focus != "" {
 		re, err := regexp.Compile(o.focus)
@@ -95,14 +95,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-focus: %w", err)
 		}
 		list = specs.Matching(list, re)
-		fmt.Fprintf(stderr, "select: %d match -focus %q\n", len(list), o.focus)
+		_, _ = fmt.Fprintf(stderr, "select: %d match -focus %q\n", len(list), o.focus)
 	}
 	if o.skip != "" {
 		run, skipped, _ := rules.Apply(list)
-		fmt.Fprintf(stderr, "select: %d skipped by %s\n", len(skipped), o.skip)
+		_, _ = fmt.Fprintf(stderr, "select: %d skipped by %s\n", len(skipped), o.skip)
 		list = run
 	}
-	fmt.Fprintf(stderr, "select: %d specs selected\n", len(list))
+	_, _ = fmt.Fprintf(stderr, "select: %d specs selected\n", len(list))
 
 	switch {
 	case o.regexp:
@@ -126,21 +126,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// readWith opens path and parses it with parse.
-func readWith[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer f.Close()
-	v, err := parse(f)
-	if err != nil {
-		return v, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
 }
 
 func splitComma(s string) []string {

@@ -121,7 +121,7 @@ func TestUpstreamSelection(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("k8s.io/kubernetes not in the module cache: %v", err)
 	}
-	all, err := readWith(path, specs.ParseConformance)
+	all, err := specs.ParseFile(path, specs.ParseConformance)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,14 +139,14 @@ func TestUpstreamSelection(t *testing.T) {
 		t.Errorf("v1.35.8: %d specs, %d selected, per directory %v; want 441, 175, 91/74/10", len(all), len(sel), perDir)
 	}
 
-	smoke, err := readWith("../../smoke.txt", specs.ParseList)
+	smoke, err := specs.ParseFile("../../smoke.txt", specs.ParseList)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := specs.Only(sel, smoke); err != nil {
 		t.Errorf("smoke.txt: %v", err)
 	}
-	rules, err := readWith("../../skip.txt", specs.ParseSkip)
+	rules, err := specs.ParseFile("../../skip.txt", specs.ParseSkip)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -269,4 +270,20 @@ func FocusRegexp(names []string) (string, error) {
 		quoted[i] = regexp.QuoteMeta(n)
 	}
 	return `(?:^|\s)(?:` + strings.Join(quoted, "|") + `)$`, nil
+}
+
+// ParseFile opens path and parses it with parse; a parse error names the
+// file.
+func ParseFile[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer func() { _ = f.Close() }()
+	v, err := parse(f)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }
