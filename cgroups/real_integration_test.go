@@ -140,7 +140,7 @@ func killAndDelete(t testing.TB, pc *cgroups.PodCgroup) {
 
 func skipUnlessV1(t *testing.T) {
 	if cgroups.HostUnified() {
-		t.Skip("this test reads cgroup v1 files; on a v2 host TestV2Real covers the same ground")
+		testenv.SkipHost(t, "this test reads cgroup v1 files; on a v2 host TestV2Real covers the same ground")
 	}
 }
 
@@ -334,7 +334,7 @@ func TestDockerContainerContained(t *testing.T) {
 // TestV2Real runs on hosts whose controllers live in cgroup v2.
 func TestV2Real(t *testing.T) {
 	if !cgroups.HostUnified() {
-		t.Skip("host has no controller-enabled cgroup v2 hierarchy (hybrid or v1: every controller is bound to v1); " +
+		testenv.SkipHost(t, "host has no controller-enabled cgroup v2 hierarchy (hybrid or v1: every controller is bound to v1); "+
 			"the v2 code paths run against the fake in TestFakeV2CreateAndLeaf")
 	}
 	m, mc := newManager(t)
@@ -412,7 +412,7 @@ func benchKill100(b *testing.B, kill func(*cgroups.PodCgroup, []*exec.Cmd)) {
 // the same directories and limit files by bare syscalls (v1 hosts).
 func BenchmarkBaselineRawMkdirRmdir(b *testing.B) {
 	if cgroups.HostUnified() {
-		b.Skip("v1 baseline")
+		testenv.SkipHost(b, "the raw mkdir/rmdir baseline is of cgroup v1 directories")
 	}
 	_, mc := newManager(b)
 	var dirs []string

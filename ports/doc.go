@@ -2,5 +2,15 @@
 // and the assignment of a pod's host ports from an offer (strategies "fixed"
 // and "wildcard"), with the K8SM_PORT_<containerPort> environment it implies.
 //
+// Contracts:
+//   - Assign never modifies its input pod or set: it returns a copy of the
+//     pod with every hostPort final, the resources consumed (keeping each
+//     offered pool's role and reservation) and the set that remains.
+//   - A host port is consumed once per number, whatever the protocols that
+//     declare it; a declared hostPort that is not offered, or declared twice
+//     for one protocol, is an error naming the pod, the port and the ranges.
+//   - With "wildcard", each hostPort 0 takes the lowest free offered port, so
+//     the same pod and offer always give the same assignment.
+//
 // It is pure: no I/O, no clock. Imports: podspec only.
 package ports

@@ -15,11 +15,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-func ptr[T any](v T) *T { return &v }
 
 func service(ns, name, ip string, ports ...v1.ServicePort) *v1.Service {
 	return &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -40,11 +39,11 @@ func slice(ns, svc, name, portName string, proto v1.Protocol, port int32, eps ..
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
 			discoveryv1.LabelManagedBy: ManagedBy, discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr(portName), Protocol: ptr(proto), Port: ptr(port)}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(portName), Protocol: ptr.To(proto), Port: ptr.To(port)}},
 	}
 	for _, e := range eps {
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{e.ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr(e.ready), Serving: ptr(e.serving), Terminating: ptr(e.terminating)}})
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(e.ready), Serving: ptr.To(e.serving), Terminating: ptr.To(e.terminating)}})
 	}
 	return s
 }
@@ -58,7 +57,7 @@ func fixture() ([]*v1.Service, []*discoveryv1.EndpointSlice) {
 	web := service("default", "web", "10.96.0.10", tcp("http", 80))
 	dns := service("kube-system", "dns", "10.96.0.53", v1.ServicePort{Name: "dns", Port: 53, Protocol: v1.ProtocolUDP})
 	dns.Spec.SessionAffinity = v1.ServiceAffinityClientIP
-	dns.Spec.SessionAffinityConfig = &v1.SessionAffinityConfig{ClientIP: &v1.ClientIPConfig{TimeoutSeconds: ptr(int32(600))}}
+	dns.Spec.SessionAffinityConfig = &v1.SessionAffinityConfig{ClientIP: &v1.ClientIPConfig{TimeoutSeconds: ptr.To(int32(600))}}
 	empty := service("default", "empty", "10.96.0.20", tcp("http", 80))
 	draining := service("default", "draining", "10.96.0.30", tcp("", 8080))
 	headless := service("default", "headless", v1.ClusterIPNone, tcp("http", 80))

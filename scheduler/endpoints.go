@@ -22,6 +22,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 )
@@ -249,7 +250,7 @@ func DesiredSlices(svc *v1.Service, pods []*v1.Pod, hostIP func(*v1.Pod) string)
 			if proto == "" {
 				proto = v1.ProtocolTCP
 			}
-			eps = append(eps, discoveryv1.EndpointPort{Name: ptr(sp.Name), Port: ptr(hp), Protocol: ptr(proto)})
+			eps = append(eps, discoveryv1.EndpointPort{Name: ptr.To(sp.Name), Port: ptr.To(hp), Protocol: ptr.To(proto)})
 			sig = append(sig, fmt.Sprintf("%s/%d/%s", sp.Name, hp, proto))
 		}
 		if len(eps) == 0 {
@@ -264,9 +265,9 @@ func DesiredSlices(svc *v1.Service, pods []*v1.Pod, hostIP func(*v1.Pod) string)
 		ready := p.DeletionTimestamp == nil && podReady(p)
 		g.eps = append(g.eps, discoveryv1.Endpoint{
 			Addresses: []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready), Serving: ptr(podReady(p)),
-				Terminating: ptr(p.DeletionTimestamp != nil)},
-			NodeName:  ptr(p.Spec.NodeName),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(podReady(p)),
+				Terminating: ptr.To(p.DeletionTimestamp != nil)},
+			NodeName:  ptr.To(p.Spec.NodeName),
 			TargetRef: &v1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
 		})
 	}
@@ -284,7 +285,7 @@ func DesiredSlices(svc *v1.Service, pods []*v1.Pod, hostIP func(*v1.Pod) string)
 				Name: sliceName(svc.Name, hex.EncodeToString(h[:])[:10]), Namespace: svc.Namespace,
 				Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: ManagedBy},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID,
-					Controller: ptr(true), BlockOwnerDeletion: ptr(true)}},
+					Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Endpoints:   g.eps,

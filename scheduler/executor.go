@@ -11,6 +11,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/staticpods"
@@ -87,10 +88,10 @@ func NewExecutorInfo(cfg ExecutorConfig) (mesos.ExecutorInfo, Executor, error) {
 	info := mesos.ExecutorInfo{
 		Type:       mesos.ExecutorInfo_CUSTOM,
 		ExecutorID: mesos.ExecutorID{Value: id},
-		Name:       ptr("k8sm"),
-		Source:     ptr("k8sm-scheduler"),
+		Name:       ptr.To("k8sm"),
+		Source:     ptr.To("k8sm-scheduler"),
 		Command: &mesos.CommandInfo{
-			Value: ptr(cfg.Command), Shell: ptr(false), Arguments: args,
+			Value: ptr.To(cfg.Command), Shell: ptr.To(false), Arguments: args,
 		},
 		Resources: res,
 		Data:      data,
@@ -103,5 +104,3 @@ func NewExecutorInfo(cfg ExecutorConfig) (mesos.ExecutorInfo, Executor, error) {
 		MemMilli: int64(podspec.MemMB(mem)) * 1000}
 	return info, ex, nil
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/ports"
@@ -143,7 +144,7 @@ func TestPlaceSpreadsReplicas(t *testing.T) {
 	var pods []*v1.Pod
 	for i := range 3 {
 		p := testPod(fmt.Sprintf("r%d", i), "100m", "64Mi")
-		p.OwnerReferences = []metav1.OwnerReference{{UID: "rs-1", Controller: ptr(true), Kind: "ReplicaSet", Name: "rs", APIVersion: "apps/v1"}}
+		p.OwnerReferences = []metav1.OwnerReference{{UID: "rs-1", Controller: ptr.To(true), Kind: "ReplicaSet", Name: "rs", APIVersion: "apps/v1"}}
 		pods = append(pods, p)
 	}
 	plan := Place(placeable(pods...), slots, testEx, ports.Wildcard)
@@ -277,7 +278,7 @@ func BenchmarkPlace10kPods1kOffers(b *testing.B) {
 		} else {
 			p = testPod(fmt.Sprintf("p%d", i), "250m", "128Mi")
 		}
-		p.OwnerReferences = []metav1.OwnerReference{{UID: types.UID(fmt.Sprintf("rs-%d", i%50)), Controller: ptr(true)}}
+		p.OwnerReferences = []metav1.OwnerReference{{UID: types.UID(fmt.Sprintf("rs-%d", i%50)), Controller: ptr.To(true)}}
 		pods = append(pods, NewPod(p, ports.Wildcard))
 	}
 	offers := make([]mesos.Offer, 1000)

@@ -20,6 +20,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/ports"
@@ -66,10 +67,10 @@ func (c *Config) fill() error {
 		c.Framework.User = "root"
 	}
 	if c.Framework.FailoverTimeout == nil {
-		c.Framework.FailoverTimeout = ptr((7 * 24 * time.Hour).Seconds())
+		c.Framework.FailoverTimeout = ptr.To((7 * 24 * time.Hour).Seconds())
 	}
 	if c.Framework.Checkpoint == nil {
-		c.Framework.Checkpoint = ptr(true)
+		c.Framework.Checkpoint = ptr.To(true)
 	}
 	if c.PortStrategy == "" {
 		c.PortStrategy = ports.Wildcard

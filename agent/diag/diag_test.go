@@ -13,6 +13,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/agent/executor"
 	"github.com/k8sm/k8sm/agent/runtime"
@@ -22,8 +23,6 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 var now = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-
-func ptr[T any](v T) *T { return &v }
 
 // fixture: one live executor with a web pod (one restart after an OOM
 // kill) and a proxy; a dead executor whose pod container is still there;
@@ -52,7 +51,7 @@ func fixture() Inputs {
 					AgentEndpoint: "10.0.0.5:5051", Subscribed: true, Cgroup: "/mesos/c-live", MemoryLimitBytes: 64 << 20, MemoryUsageBytes: 60 << 20,
 					CPUs: 1.5, PortRanges: []string{"31000-32000"}},
 				Pods:    []v1.Pod{web},
-				Summary: &stats.Summary{Pods: []stats.PodStats{{PodRef: stats.PodReference{UID: string(web.UID)}, Memory: &stats.MemoryStats{WorkingSetBytes: ptr(uint64(20 << 20)), AvailableBytes: ptr(uint64(44 << 20))}}}},
+				Summary: &stats.Summary{Pods: []stats.PodStats{{PodRef: stats.PodReference{UID: string(web.UID)}, Memory: &stats.MemoryStats{WorkingSetBytes: ptr.To(uint64(20 << 20)), AvailableBytes: ptr.To(uint64(44 << 20))}}}},
 				Proxy:   &proxy.Status{ServicePorts: 3, Endpoints: 5, LastSync: now.Add(-10 * time.Second)}},
 			{Socket: "/run/k8sm/executors/c-dead.sock", Err: errors.New("connection refused")},
 		},

@@ -17,4 +17,7 @@
 //     pod owns, dead executors' sockets, and K8SM- chains when no proxy
 //     runs. With dry run it changes nothing.
 //   - Report.WriteTable prints aligned sections; WriteJSON the same data.
+//
+// Imports: agent/executor (the node API's types), agent/runtime, cgroups,
+// proxy (chain names); never the scheduler.
 package diag

@@ -21,5 +21,6 @@
 //   - Without an API server the executor runs in Mesos-only mode and this
 //     package is not used.
 //
-// Imports: client-go, component-helpers. Nothing of k8sm.
+// Imports: client-go, component-helpers, k8s.io/utils; of k8sm only
+// staticpods (the hash annotation a mirror pod carries).
 package kubenode

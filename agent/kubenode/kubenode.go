@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-helpers/apimachinery/lease"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/staticpods"
 )
@@ -123,7 +124,7 @@ func mirrorOf(p *v1.Pod, node *v1.Node) *v1.Pod {
 	}
 	m := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels,
 		Annotations:     map[string]string{MirrorAnnotation: hash},
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID, Controller: ptr(true)}}},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID, Controller: ptr.To(true)}}},
 		Spec: *p.Spec.DeepCopy()}
 	for k, v := range p.Annotations {
 		m.Annotations[k] = v
@@ -131,8 +132,6 @@ func mirrorOf(p *v1.Pod, node *v1.Node) *v1.Pod {
 	m.Spec.NodeName = node.Name
 	return m
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // syncMirrors makes the mirror pods not made yet. An existing pod of the
 // name is taken over when it is our mirror of the same content, replaced

@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/ports"
@@ -295,7 +296,7 @@ func configure(o options) (scheduler.Config, kubernetes.Interface, calls.Caller,
 	role := o.mesosRole
 	info := mesos.FrameworkInfo{
 		Name: o.frameworkName, User: o.mesosUser, Checkpoint: &o.checkpoint,
-		FailoverTimeout: ptr(o.failoverTimeout.Seconds()),
+		FailoverTimeout: ptr.To(o.failoverTimeout.Seconds()),
 		Roles:           []string{role},
 		Capabilities:    []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE}},
 	}
@@ -318,5 +319,3 @@ func configure(o options) (scheduler.Config, kubernetes.Interface, calls.Caller,
 		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
 	return cfg, cs, httpsched.NewCaller(cli), nil
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -33,6 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/podspec"
@@ -120,11 +121,11 @@ func newNamedNode(t testing.TB, grace time.Duration, hostname string, extra ...s
 		"--node-api-dir", n.apiDir}
 	args = append(args, extra...)
 	n.exInfo = mesos.ExecutorInfo{
-		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: n.exID}, Name: ptr("k8sm"),
-		Command:   &mesos.CommandInfo{Value: &agentBinary, Shell: ptr(false), Arguments: args},
+		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: n.exID}, Name: ptr.To("k8sm"),
+		Command:   &mesos.CommandInfo{Value: &agentBinary, Shell: ptr.To(false), Arguments: args},
 		Resources: []mesos.Resource{scalar("cpus", 0.25), scalar("mem", 64)},
 	}
-	info := mesos.FrameworkInfo{User: "root", Name: "k8sm-e2e", Checkpoint: ptr(true)}
+	info := mesos.FrameworkInfo{User: "root", Name: "k8sm-e2e", Checkpoint: ptr.To(true)}
 	n.sched = mesosd.Subscribe(t, m.SchedulerURL(), info, codecs.ByMediaType[codecs.MediaTypeProtobuf])
 	t.Cleanup(func() {
 		// After the double's Close: containers a failed test left behind
@@ -144,8 +145,6 @@ func newNamedNode(t testing.TB, grace time.Duration, hostname string, extra ...s
 	})
 	return n
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // doubleLog is the double's logger: the test's log for tests, none for
 // benchmarks (whose log is always printed).
@@ -194,7 +193,7 @@ func newPod(name string, containers ...v1.Container) *v1.Pod {
 	return &v1.Pod{
 		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID(uuid.NewString())},
-		Spec:       v1.PodSpec{NodeName: "e2e-node", Containers: containers, TerminationGracePeriodSeconds: ptr(int64(2))},
+		Spec:       v1.PodSpec{NodeName: "e2e-node", Containers: containers, TerminationGracePeriodSeconds: ptr.To(int64(2))},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/test/testenv"
 )
@@ -47,7 +48,7 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 	want := sleeper(testenv.RandomName(4))
 	want.UID = ""
 	want.Spec.NodeName = nodeName
-	want.Spec.AutomountServiceAccountToken = ptr(false) // no projected token volume until issue 21
+	want.Spec.AutomountServiceAccountToken = ptr.To(false) // no projected token volume until issue 21
 	created, err := admin.CoreV1().Pods("default").Create(ctx, want, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/scheduler"
@@ -127,7 +128,7 @@ func newSizedCluster(t testing.TB, cpus, mem int) *cluster {
 		_ = kube.AppsV1().Deployments("default").DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 		pods, _ := kube.CoreV1().Pods("default").List(ctx, sel)
 		for _, p := range pods.Items {
-			_ = kube.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
+			_ = kube.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
 		}
 		_ = kube.CoreV1().Services("default").Delete(ctx, c.name, metav1.DeleteOptions{})
 		_ = kube.CoreV1().ConfigMaps("kube-system").Delete(ctx, c.name, metav1.DeleteOptions{})
@@ -247,11 +248,11 @@ func (c *cluster) podTemplate(cpu string) v1.PodTemplateSpec {
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"test": c.name, "app": c.name}},
 		Spec: v1.PodSpec{
 			SchedulerName:                 c.name,
-			TerminationGracePeriodSeconds: ptr(int64(2)),
+			TerminationGracePeriodSeconds: ptr.To(int64(2)),
 			// Until the executor serves projected service-account
 			// volumes (issue 21): the stock API server's ServiceAccount
 			// admission adds one to every pod that does not opt out.
-			AutomountServiceAccountToken: ptr(false),
+			AutomountServiceAccountToken: ptr.To(false),
 			Containers: []v1.Container{{Name: "web", Image: testenv.BusyboxImage,
 				Command: []string{"sh", "-c", "mkdir -p /www && echo hello-from-$HOSTNAME > /www/index.html && exec httpd -f -p 8080 -h /www"},
 				Ports:   []v1.ContainerPort{{Name: "http", ContainerPort: 8080}},
@@ -266,7 +267,7 @@ func (c *cluster) deploy(replicas int32, cpu string) {
 	c.t.Helper()
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: "default", Labels: map[string]string{"test": c.name}},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr(replicas),
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": c.name}},
 			Template: c.podTemplate(cpu)},
 	}

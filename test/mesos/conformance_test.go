@@ -1,10 +1,17 @@
 package mesos
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -106,8 +113,55 @@ func TestSchedulerJSONAndMultiRole(t *testing.T) {
 	s.Ack(fin)
 }
 
+// The SUBSCRIBE response is a chunked stream of type application/json
+// (the call's) with a Mesos-Stream-Id header, and heartbeats follow
+// SUBSCRIBED ("Scheduler HTTP API", SUBSCRIBE response and HEARTBEAT).
 func TestHeartbeatsAndStreamHeaders(t *testing.T) {
 	c := newCluster(t, nil)
+	body := `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"headers"}}}`
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.m.SchedulerURL(), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mediaJSON)
+	req.Header.Set("Accept", mediaJSON)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SUBSCRIBE: %s", resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != mediaJSON {
+		t.Errorf("Content-Type %q, want %q", ct, mediaJSON)
+	}
+	if resp.Header.Get("Mesos-Stream-Id") == "" {
+		t.Error("no Mesos-Stream-Id header")
+	}
+	if resp.ContentLength != -1 {
+		t.Errorf("Content-Length %d: the response must be a chunked stream", resp.ContentLength)
+	}
+	// The first RecordIO record: "<length>\n" then SUBSCRIBED.
+	r := bufio.NewReader(resp.Body)
+	n, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil {
+		t.Fatalf("RecordIO length %q: %v", n, err)
+	}
+	rec := make([]byte, size)
+	if _, err := io.ReadFull(r, rec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec), `"SUBSCRIBED"`) {
+		t.Fatalf("first event %s, want SUBSCRIBED", rec)
+	}
+
 	s := subscribe(t, c, frameworkInfo("hb"), protobuf())
 	s.Next("HEARTBEAT", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_HEARTBEAT })
 	s.Next("HEARTBEAT", func(e *scheduler.Event) bool { return e.Type == scheduler.Event_HEARTBEAT })
@@ -146,7 +200,7 @@ func TestAcceptValidation(t *testing.T) {
 	s.Must(calls.Revive())
 	o = s.Offer()
 	changed := ex
-	changed.Name = ptr("other")
+	changed.Name = ptr.To("other")
 	s.Launch(o, testTask("incompatible", "", changed))
 	if m := s.Update("incompatible", mesos.TASK_ERROR).GetMessage(); !strings.Contains(m, "not compatible") {
 		t.Fatalf("incompatible ExecutorInfo: %s", m)
@@ -326,7 +380,7 @@ func waitGroupMembers(t *testing.T, pgid, n int) []int {
 func TestFrameworkFailoverAndTeardown(t *testing.T) {
 	c := newCluster(t, nil)
 	info := frameworkInfo("failover")
-	info.FailoverTimeout = ptr(60.0)
+	info.FailoverTimeout = ptr.To(60.0)
 	s := subscribe(t, c, info, protobuf())
 	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
 	running := s.Update("t1", mesos.TASK_RUNNING) // not acked before the failover
@@ -374,7 +428,7 @@ func TestFrameworkFailoverAndTeardown(t *testing.T) {
 func TestFailoverTimeoutKillsTasks(t *testing.T) {
 	c := newCluster(t, nil)
 	info := frameworkInfo("short-failover")
-	info.FailoverTimeout = ptr(0.3)
+	info.FailoverTimeout = ptr.To(0.3)
 	s := subscribe(t, c, info, protobuf())
 	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
 	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
@@ -418,7 +472,7 @@ func TestReconcileUnknownTasks(t *testing.T) {
 func runCheckpointed(t *testing.T, c *cluster, name string) (*Scheduler, ExecutorState) {
 	t.Helper()
 	info := frameworkInfo(name)
-	info.Checkpoint = ptr(true)
+	info.Checkpoint = ptr.To(true)
 	s := subscribe(t, c, info, protobuf())
 	s.Launch(s.Offer(), testTask("t1", "", testExecutorInfo(t, "ex1", "normal")))
 	s.Ack(s.Update("t1", mesos.TASK_RUNNING))
@@ -465,6 +519,7 @@ func TestAgentRestartReregistrationTimeout(t *testing.T) {
 	if err := syscall.Kill(es.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the executor stopped", func() bool { return processStopped(es.PID) })
 	c.a.Stop()
 	if err := c.a.Start(); err != nil {
 		t.Fatal(err)

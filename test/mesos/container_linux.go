@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -86,7 +88,7 @@ func (c *cgroupContainer) update(cpus float64, memMB, hard uint64, cfs bool) (ui
 		}
 		if cfs {
 			q := max(int64(cpus*100000), 1000)
-			r.CPU.Max = cgroup2.NewCPUMax(&q, ptr(uint64(100000)))
+			r.CPU.Max = cgroup2.NewCPUMax(&q, ptr.To(uint64(100000)))
 		}
 		return newHard, c.v2.Update(r)
 	}
@@ -97,7 +99,7 @@ func (c *cgroupContainer) update(cpus float64, memMB, hard uint64, cfs bool) (ui
 	}
 	if cfs {
 		q := max(int64(cpus*100000), 1000)
-		r.CPU.Quota, r.CPU.Period = &q, ptr(uint64(100000))
+		r.CPU.Quota, r.CPU.Period = &q, ptr.To(uint64(100000))
 	}
 	return newHard, c.v1.Update(r)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -43,7 +45,7 @@ func TestFaultyNetworkLosesNoUpdate(t *testing.T) {
 	})
 	c.m.cfg.Faults = &Faults{Seed: seed + 1, DropAcks: 0.2, DuplicateEvents: 0.15}
 	info := frameworkInfo("faults")
-	info.Checkpoint = ptr(true)
+	info.Checkpoint = ptr.To(true)
 	s := subscribe(t, c, info, protobuf())
 	ex := testExecutorInfo(t, "ex1", "normal")
 	var ts []mesos.TaskInfo

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -92,12 +94,12 @@ func testExecutorInfo(t *testing.T, id, mode string, env ...string) mesos.Execut
 	vars := []mesos.Environment_Variable{{Name: "TEST_EXECUTOR_MODE", Value: &mode}}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
-		vars = append(vars, mesos.Environment_Variable{Name: k, Value: ptr(v)})
+		vars = append(vars, mesos.Environment_Variable{Name: k, Value: ptr.To(v)})
 	}
 	return mesos.ExecutorInfo{
 		Type:       mesos.ExecutorInfo_CUSTOM,
 		ExecutorID: mesos.ExecutorID{Value: id},
-		Command:    &mesos.CommandInfo{Value: &self, Shell: ptr(false), Environment: &mesos.Environment{Variables: vars}},
+		Command:    &mesos.CommandInfo{Value: &self, Shell: ptr.To(false), Environment: &mesos.Environment{Variables: vars}},
 		Resources:  []mesos.Resource{scalar("cpus", 0.1), scalar("mem", 32)},
 	}
 }
@@ -181,6 +183,29 @@ func processAlive(pid int) bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
+}
+
+// processStopped reports whether every thread of pid is in the stopped
+// state: kill(SIGSTOP) returns before the threads have stopped, and a
+// thread that runs meanwhile (a client reconnecting) acts as if no stop
+// was sent.
+func processStopped(pid int) bool {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false
+	}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		// The state follows the parenthesised command, which may hold spaces.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		if !ok || !strings.HasPrefix(rest, "T") {
+			return false
+		}
+	}
+	return true
 }
 
 type tWriter struct{ t *testing.T }

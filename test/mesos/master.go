@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/google/uuid"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
@@ -172,8 +174,8 @@ func (m *Master) Start() error {
 		ID:       uuid.NewString(),
 		Port:     &p,
 		Hostname: &m.cfg.Hostname,
-		PID:      ptr("master@" + ln.Addr().String()),
-		Version:  ptr("1.11.0"),
+		PID:      ptr.To("master@" + ln.Addr().String()),
+		Version:  ptr.To("1.11.0"),
 		Address:  &mesos.Address{Hostname: &m.cfg.Hostname, IP: &host, Port: int32(port)},
 	}
 	mux := http.NewServeMux()
@@ -920,7 +922,7 @@ func (m *Master) reconcile(f *framework, tasks []scheduler.Call_Reconcile_Task) 
 	send := func(id mesos.TaskID, agentID string, state mesos.TaskState, t *task) {
 		st := mesos.TaskStatus{
 			TaskID: id, State: state.Enum(), Source: mesos.SOURCE_MASTER.Enum(),
-			Reason: mesos.REASON_RECONCILIATION.Enum(), Message: ptr("Reconciliation: Latest task state"),
+			Reason: mesos.REASON_RECONCILIATION.Enum(), Message: ptr.To("Reconciliation: Latest task state"),
 			Timestamp: nowSeconds(),
 		}
 		if agentID != "" {
@@ -930,7 +932,7 @@ func (m *Master) reconcile(f *framework, tasks []scheduler.Call_Reconcile_Task) 
 			st.ExecutorID = &t.info.Executor.ExecutorID
 			st.Data, st.Labels, st.ContainerStatus = t.latest.Data, t.latest.Labels, t.latest.ContainerStatus
 		} else {
-			st.Message = ptr("Reconciliation: Task is unknown")
+			st.Message = ptr.To("Reconciliation: Task is unknown")
 		}
 		f.stream.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 	}
@@ -1102,8 +1104,6 @@ func splitHostPort(addr string) (string, int) {
 	n, _ := strconv.Atoi(p)
 	return h, n
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func rescind(offerID string) *scheduler.Event {
 	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}

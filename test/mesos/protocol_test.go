@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
@@ -254,7 +256,7 @@ func TestResubscribeReplaysAndDrops(t *testing.T) {
 		cfg.StatusUpdateRetryMin, cfg.StatusUpdateRetryMax = 10*time.Second, time.Minute
 	})
 	info := frameworkInfo("resub")
-	info.Checkpoint = ptr(true)
+	info.Checkpoint = ptr.To(true)
 	s := subscribe(t, c, info, protobuf())
 	ex := testExecutorInfo(t, "ex1", "silent")
 	o := s.Offer()
@@ -301,7 +303,7 @@ func TestResubscribeReplaysAndDrops(t *testing.T) {
 func TestSchedulerAPIStatusCodes(t *testing.T) {
 	c := newCluster(t, nil)
 	info := frameworkInfo("raw-sched")
-	info.FailoverTimeout = ptr(60.0)
+	info.FailoverTimeout = ptr.To(60.0)
 	s := subscribe(t, c, info, protobuf())
 	url := c.m.SchedulerURL()
 	sub := marshal(t, &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &info}})

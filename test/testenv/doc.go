@@ -10,4 +10,6 @@
 // Everything a helper creates is named with the k8sm-test- prefix and removed
 // by t.Cleanup; test/env/teardown.sh removes leftovers of killed test runs.
 // Helpers never touch objects they did not create.
+//
+// Imports: nothing of k8sm (every package's tests may import it).
 package testenv

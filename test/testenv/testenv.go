@@ -46,6 +46,15 @@ func Skip(t testing.TB, format string, args ...any) {
 	t.Skip(reason)
 }
 
+// SkipHost skips t because the machine is of a kind the test does not
+// apply to (a cgroup v2 test on a v1 host), not because a component is
+// missing: strict mode allows it, and the reason says so, so that every
+// skip of a strict run is one of these and names its test and host.
+func SkipHost(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Skipf("not applicable on this host: %s", fmt.Sprintf(format, args...))
+}
+
 // RequireRoot skips unless the test runs as root.
 func RequireRoot(t testing.TB) {
 	t.Helper()

@@ -1,9 +1,3 @@
-// Command launcher is the demo's stand-in for k8sm-scheduler: it subscribes
-// to a Mesos master (the mesos-double) as a framework, takes one offer,
-// assigns the pod's wildcard host ports from it, launches the pod as a task
-// whose executor is k8sm-agent, prints every status update, fetches the
-// pod's page at HostIP:HostPort, kills the task, shuts the executor down and
-// checks that no container and no cgroup of it is left. Any failure exits 1.
 package main
 
 import (
@@ -33,6 +27,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/k8sm/k8sm/agent/runtime"
@@ -174,7 +169,7 @@ func run(o options) error {
 	cli := httpcli.New(httpcli.Endpoint("http://"+o.master+"/api/v1/scheduler"),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]), httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
 	f := &framework{caller: httpsched.NewCaller(cli), events: make(chan *scheduler.Event, 64)}
-	info := mesos.FrameworkInfo{User: "root", Name: "k8sm-demo", Checkpoint: ptr(true)}
+	info := mesos.FrameworkInfo{User: "root", Name: "k8sm-demo", Checkpoint: ptr.To(true)}
 	resp, err := f.caller.Call(ctx, calls.Subscribe(&info))
 	if err != nil {
 		return fmt.Errorf("subscribe to the master at %s: %w", o.master, err)
@@ -230,8 +225,8 @@ func run(o options) error {
 	task := mesos.TaskInfo{
 		Name: pod.Name, TaskID: mesos.TaskID{Value: taskID}, AgentID: offer.AgentID, Data: data, Resources: res,
 		Executor: &mesos.ExecutorInfo{
-			Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: exID}, Name: ptr("k8sm"),
-			Command:   &mesos.CommandInfo{Value: &exe, Shell: ptr(false), Arguments: args},
+			Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: exID}, Name: ptr.To("k8sm"),
+			Command:   &mesos.CommandInfo{Value: &exe, Shell: ptr.To(false), Arguments: args},
 			Resources: podspec.MesosResources(0.25, 64<<20, nil, ""),
 		},
 	}
@@ -335,5 +330,3 @@ func checkNothingLeft(ctx context.Context, o options, exID, containerID string) 
 	say("demo OK")
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }
