@@ -86,44 +86,49 @@ func Names(list []Spec) []string {
 // blank lines and lines starting with # are ignored.
 func ParseSelection(r io.Reader) ([]Spec, error) {
 	var out []Spec
+	err := eachLine(r, "selection", func(n int, line string) error {
+		file, name, ok := strings.Cut(line, "\t")
+		if !ok || file == "" || name == "" {
+			return fmt.Errorf("selection line %d: want \"<file>\\t<name>\", got %q", n, line)
+		}
+		out = append(out, Spec{Name: name, File: file})
+		return nil
+	})
+	return out, err
+}
+
+// eachLine calls fn with each line of r that is neither blank nor a
+// comment (# first), with its number and without trailing white space.
+// what names the input in a read error.
+func eachLine(r io.Reader, what string, fn func(n int, line string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	n := 0
 	for sc.Scan() {
 		n++
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+		line := strings.TrimRight(sc.Text(), " \r")
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		file, name, ok := strings.Cut(line, "\t")
-		if !ok || file == "" || name == "" {
-			return nil, fmt.Errorf("selection line %d: want \"<file>\\t<name>\", got %q", n, line)
+		if err := fn(n, line); err != nil {
+			return err
 		}
-		out = append(out, Spec{Name: name, File: file})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read selection: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	return out, nil
+	return nil
 }
 
 // ParseList reads a list of exact spec names, one a line; blank lines and
 // lines starting with # are ignored, surrounding white space is trimmed.
 func ParseList(r io.Reader) ([]string, error) {
 	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read spec list: %w", err)
-	}
-	return out, nil
+	err := eachLine(r, "spec list", func(_ int, line string) error {
+		out = append(out, strings.TrimSpace(line))
+		return nil
+	})
+	return out, err
 }
 
 // Only keeps the specs named in names, in the order of list. A name that is
@@ -191,30 +196,20 @@ type SkipList []SkipRule
 // ..." may not: "g-a" is an invalid range) is used as an exact name only.
 func ParseSkip(r io.Reader) (SkipList, error) {
 	var out SkipList
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimRight(sc.Text(), " \r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
+	err := eachLine(r, "skip list", func(n int, line string) error {
 		pattern, reason, ok := strings.Cut(line, "\t")
 		pattern, reason = strings.TrimSpace(pattern), strings.TrimSpace(reason)
 		if !ok || pattern == "" || reason == "" {
-			return nil, fmt.Errorf("skip list line %d: want \"<pattern>\\t<reason>\", got %q", n, line)
+			return fmt.Errorf("skip list line %d: want \"<pattern>\\t<reason>\", got %q", n, line)
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			re = nil
 		}
 		out = append(out, SkipRule{Pattern: pattern, Reason: reason, Line: n, re: re})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read skip list: %w", err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // Match returns the first rule that covers name.
