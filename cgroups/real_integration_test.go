@@ -230,20 +230,13 @@ func TestKillAll50(t *testing.T) {
 		startHelper(t, pc, mode)
 	}
 	// Wait until the forkers have children of their own.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitFor(t, 30*time.Second, "more than 75 processes in the cgroup", func() bool {
 		pids, err := pc.Procs()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pids) > 75 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d processes in the cgroup after 30s, want > 75", len(pids))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(pids) > 75
+	})
 	killAndDelete(t, pc)
 	if pids, err := pc.Procs(); err == nil && len(pids) > 0 {
 		t.Fatalf("%d processes survived KillAll", len(pids))

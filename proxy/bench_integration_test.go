@@ -430,13 +430,9 @@ func scrape(addr string, names ...string) map[string]float64 {
 }
 
 func waitUntil(b *testing.B, what, logFile string, cond func() bool) {
-	deadline := time.Now().Add(10 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile)
-			b.Fatalf("timed out waiting for %s\n%s", what, log)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testenv.Poll(10*time.Minute, cond) {
+		log, _ := os.ReadFile(logFile)
+		b.Fatalf("timed out waiting for %s\n%s", what, log)
 	}
 }
 

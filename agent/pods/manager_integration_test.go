@@ -97,13 +97,7 @@ func launch(t *testing.T, m *pods.Manager, pod *v1.Pod) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, time.Minute, what, ok)
 }
 
 // TestManagerRestartsFromDockerEvents: a crashing container is restarted

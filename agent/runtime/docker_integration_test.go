@@ -79,20 +79,16 @@ func TestPodOfTwoContainers(t *testing.T) {
 
 	// Served through the sandbox's published port.
 	var body string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("httpd on 127.0.0.1:%d", hostPort), func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", hostPort))
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			body = string(b)
-			break
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("httpd not reachable on 127.0.0.1:%d: %v", hostPort, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		body = string(b)
+		return true
+	})
 	if strings.TrimSpace(body) != "hello-k8sm" {
 		t.Fatalf("body = %q", body)
 	}

@@ -340,13 +340,7 @@ func checkStatsSummary(t *testing.T, n *node, containerID string, pod *v1.Pod) {
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(mesosd.Wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, mesosd.Wait, what, cond)
 }
 
 func TestPodLaunchRunKill(t *testing.T) {

@@ -234,13 +234,7 @@ func (s *sched) kill() {
 // loaded CI machine).
 func waitLong(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 3*time.Minute, what, cond)
 }
 
 func (c *cluster) podTemplate(cpu string) v1.PodTemplateSpec {

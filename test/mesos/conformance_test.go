@@ -18,6 +18,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/k8sm/k8sm/test/testenv"
 )
 
 // These tests drive the double with mesos-go's scheduler client (httpsched)
@@ -599,13 +601,7 @@ func TestExecutorAuthentication(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 func TestTwoAgents(t *testing.T) {

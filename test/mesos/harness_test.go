@@ -17,6 +17,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+
+	"github.com/k8sm/k8sm/test/testenv"
 )
 
 // wait is how long a test waits for an event that must come.
@@ -114,31 +116,29 @@ func testTask(id, data string, ex mesos.ExecutorInfo) mesos.TaskInfo {
 // executor returns the agent's one executor with id, waiting for it.
 func (c *cluster) executor(t *testing.T, id string) ExecutorState {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	var found ExecutorState
+	testenv.WaitFor(t, wait, "executor "+id+" on the agent", func() bool {
 		for _, e := range c.a.Executors() {
 			if e.ExecutorID == id {
-				return e
+				found = e
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no executor %s on the agent", id)
-	return ExecutorState{}
+		return false
+	})
+	return found
 }
 
 // readSandbox waits for a file the test executor writes in its sandbox.
 func readSandbox(t *testing.T, dir, name string) string {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) > 0 {
-			return string(b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("executor wrote no %s in %s", name, dir)
-	return ""
+	var b []byte
+	testenv.WaitFor(t, wait, fmt.Sprintf("the executor to write %s in %s", name, dir), func() bool {
+		var err error
+		b, err = os.ReadFile(filepath.Join(dir, name))
+		return err == nil && len(b) > 0
+	})
+	return string(b)
 }
 
 // post sends one raw call and returns the status code and body.

@@ -176,3 +176,30 @@ func KubeBinary(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// Poll calls cond until it returns true, at most until timeout has passed,
+// and reports whether it did. It polls every 20 ms, or every 100 ms for
+// waits over a minute (launches through Docker on a loaded machine).
+func Poll(timeout time.Duration, cond func() bool) bool {
+	interval := 20 * time.Millisecond
+	if timeout > time.Minute {
+		interval = 100 * time.Millisecond
+	}
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+	return true
+}
+
+// WaitFor polls cond (Poll) and fails t, naming what it waited for, when
+// it does not hold within timeout. Every test's wait goes through here.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
