@@ -15,13 +15,23 @@ var ErrSystemdDriver = errors.New("docker uses the systemd cgroup driver")
 // put the containers in systemd slices outside the executor's Mesos cgroup,
 // where Mesos neither accounts nor limits them, so it is refused.
 func DockerParent(podCgroup, driver string) (string, error) {
+	if err := CheckDockerDriver(driver); err != nil {
+		return "", err
+	}
+	return podCgroup, nil
+}
+
+// CheckDockerDriver refuses a Docker cgroup driver other than cgroupfs
+// ("" is taken as cgroupfs, the engine's old default), saying how to
+// reconfigure the daemon.
+func CheckDockerDriver(driver string) error {
 	switch driver {
 	case "cgroupfs", "":
-		return podCgroup, nil
+		return nil
 	case "systemd":
-		return "", fmt.Errorf("%w: its containers would live in systemd slices outside the executor's Mesos cgroup, "+
+		return fmt.Errorf("%w: its containers would live in systemd slices outside the executor's Mesos cgroup, "+
 			"unaccounted and unlimited by Mesos; start dockerd with --exec-opt native.cgroupdriver=cgroupfs "+
 			"(or \"exec-opts\": [\"native.cgroupdriver=cgroupfs\"] in daemon.json)", ErrSystemdDriver)
 	}
-	return "", fmt.Errorf("unknown docker cgroup driver %q: want cgroupfs", driver)
+	return fmt.Errorf("unknown docker cgroup driver %q: want cgroupfs", driver)
 }

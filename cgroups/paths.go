@@ -2,7 +2,9 @@ package cgroups
 
 import (
 	"errors"
+	"fmt"
 	"path"
+	"strings"
 )
 
 // Paths is where a process lives in each cgroup hierarchy, as
@@ -36,4 +38,21 @@ func (p Paths) Executor(unified bool) (string, error) {
 		}
 	}
 	return "", ErrNoExecutorCgroup
+}
+
+// MesosContainer returns the cgroup of the executor's Mesos container, the
+// parent of every pod cgroup: Executor(unified) without the "leaf" child
+// Mesos runs an executor in on cgroup v2 (it makes no such child on v1). It must lie below /<cgroupRoot>
+// (the agent's --cgroups_root): anywhere else pods would escape Mesos'
+// accounting, so that is an error naming both.
+func (p Paths) MesosContainer(unified bool, cgroupRoot string) (string, error) {
+	c, err := p.Executor(unified)
+	if err != nil {
+		return "", err
+	}
+	c = strings.TrimSuffix(c, "/leaf")
+	if want := "/" + strings.Trim(cgroupRoot, "/") + "/"; strings.Trim(cgroupRoot, "/") == "" || !strings.HasPrefix(c+"/", want) {
+		return "", fmt.Errorf("the executor runs in cgroup %s, not below the cgroup root /%s: pods would escape Mesos' accounting", c, strings.Trim(cgroupRoot, "/"))
+	}
+	return c, nil
 }

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,32 @@ func TestExecutorPath(t *testing.T) {
 		got, err := tc.p.Executor(tc.unified)
 		if got != tc.want || !errors.Is(err, tc.err) {
 			t.Errorf("%s: Executor = %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// The pods' parent is the executor's Mesos container (v2: without Mesos'
+// leaf), and only below the agent's cgroup root.
+func TestMesosContainer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		p       Paths
+		unified bool
+		root    string
+		want    string
+		err     string
+	}{
+		{"v1", Paths{V1: map[string]string{"memory": "/mesos/c1"}}, false, "mesos", "/mesos/c1", ""},
+		{"v2 leaf", Paths{Unified: "/mesos/c1/leaf"}, true, "/mesos/", "/mesos/c1", ""},
+		{"nested root", Paths{Unified: "/k8sm-up/node1/c1/leaf"}, true, "k8sm-up", "/k8sm-up/node1/c1", ""},
+		{"outside the root", Paths{V1: map[string]string{"memory": "/docker/x"}}, false, "mesos", "", "not below the cgroup root /mesos"},
+		{"prefix is not below", Paths{V1: map[string]string{"memory": "/mesos2/x"}}, false, "mesos", "", "not below"},
+		{"empty root", Paths{V1: map[string]string{"memory": "/mesos/x"}}, false, "", "", "not below"},
+		{"no cgroup", Paths{V1: map[string]string{"memory": "/"}}, false, "mesos", "", ErrNoExecutorCgroup.Error()},
+	} {
+		got, err := tc.p.MesosContainer(tc.unified, tc.root)
+		if got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: MesosContainer = %q, %v; want %q, error with %q", tc.name, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -256,6 +256,11 @@ func (r *fakeRuntime) Exec(_ context.Context, id string, cmd []string) (int, []b
 	return exec(cmd), nil, nil
 }
 
+// Info is a healthy daemon with the cgroupfs driver.
+func (r *fakeRuntime) Info(context.Context) (runtime.Info, error) {
+	return runtime.Info{CgroupDriver: "cgroupfs", ServerVersion: "fake"}, nil
+}
+
 func (r *fakeRuntime) List(_ context.Context, labels map[string]string) ([]runtime.Summary, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

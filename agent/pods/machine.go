@@ -78,6 +78,12 @@ type Config struct {
 	BackoffReset time.Duration
 }
 
+// KubeletBackoff is the kubelet's restart backoff: 10s doubling to 5m,
+// reset after 10m of running. It is what a zero Config means to a worker.
+func KubeletBackoff() Config {
+	return Config{BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute}
+}
+
 // NewState is the state of a pod that has not started.
 func NewState(pod *v1.Pod) State {
 	s := State{Stage: StagePending, Policy: pod.Spec.RestartPolicy, Phase: v1.PodPending}

@@ -83,6 +83,31 @@ type Reaper struct {
 	failing bool
 }
 
+// Start makes a pass now, before it returns, as a new executor must before
+// it runs pods (every container of an earlier executor container is an
+// orphan, whatever its age, and no pod of its own exists yet to race
+// with). Then, until ctx ends, a goroutine makes one pass every interval
+// with Grace set to twice the interval (a container being created is not
+// an orphan). Failing passes log themselves, on edges.
+func (r *Reaper) Start(ctx context.Context, interval time.Duration) {
+	if _, err := r.Pass(ctx, time.Now()); err != nil {
+		r.log().Warn("reap at start", "err", err)
+	}
+	r.Grace = 2 * interval
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				_, _ = r.Pass(ctx, now)
+			}
+		}
+	}()
+}
+
 // Pass runs one reaping pass and returns what it removed (or, in dry-run,
 // would remove).
 func (r *Reaper) Pass(ctx context.Context, now time.Time) ([]Orphan, error) {

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -35,5 +36,38 @@ func TestOrphans(t *testing.T) {
 	}
 	if want := []string{"dead-executor", "live-unknown-task"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("orphans %v, want %v", got, want)
+	}
+}
+
+// Start's first pass is done when it returns, with no grace (a new
+// executor's start: every container of a dead executor container goes,
+// however young); the live executor's containers stay; the periodic
+// passes end with ctx (goleak checks that the goroutine does).
+func TestReaperStart(t *testing.T) {
+	rt := newFakeRuntime(t, "img")
+	mk := func(container string) string {
+		l := runtime.Labels(runtime.Owner{FrameworkID: "fw", ExecutorID: "k8sm-1", AgentID: "a", ContainerID: container},
+			runtime.PodRef{TaskID: "pod.a", UID: "u", Name: "p", Namespace: "default"}, "c")
+		id, err := rt.Create(context.Background(), runtime.ContainerSpec{Image: "img", Labels: l, CgroupParent: "/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	dead, live := mk("dead"), mk("live")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &Reaper{RT: rt, FrameworkID: "fw", Live: "live", Tasks: func() map[string]bool { return map[string]bool{"pod.a": true} }}
+	r.Start(ctx, time.Hour)
+	var left []string
+	list, _ := rt.List(context.Background(), nil)
+	for _, c := range list {
+		left = append(left, c.ID)
+	}
+	if !reflect.DeepEqual(left, []string{live}) {
+		t.Fatalf("after Start: containers %v, want only the live executor's %s (the dead one's %s removed)", left, live, dead)
+	}
+	if r.Grace != 2*time.Hour {
+		t.Fatalf("grace of the periodic passes %v, want twice the interval", r.Grace)
 	}
 }

@@ -54,7 +54,7 @@ func CgroupsOf(m *cgroups.Manager) Cgroups { return managerCgroups{m} }
 
 // WorkerConfig is a worker's fixed input.
 type WorkerConfig struct {
-	Machine      Config
+	Machine      Config         // restart backoff; zero: KubeletBackoff
 	Spec         SpecOptions    // SandboxID and PodIP are filled in by the worker
 	Limits       cgroups.Limits // of the whole pod cgroup
 	DockerDriver string         // Docker's cgroup driver (systemd is refused)
@@ -117,6 +117,9 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock{}
+	}
+	if cfg.Machine == (Config{}) {
+		cfg.Machine = KubeletBackoff()
 	}
 	return &Worker{
 		cfg: cfg, pod: pod, rt: rt, cg: cg, report: report,

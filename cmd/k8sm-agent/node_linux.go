@@ -9,8 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -69,7 +67,7 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	if err != nil {
 		return nil, nil, runtime.Info{}, fmt.Errorf("docker at %s: %w", o.dockerEndpoint, err)
 	}
-	if _, err := cgroups.DockerParent("/probe", info.CgroupDriver); err != nil {
+	if err := cgroups.CheckDockerDriver(info.CgroupDriver); err != nil {
 		return nil, nil, runtime.Info{}, err
 	}
 	unified := cgroups.HostUnified()
@@ -77,14 +75,9 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	if err != nil {
 		return nil, nil, runtime.Info{}, err
 	}
-	parent, err := paths.Executor(unified)
+	parent, err := paths.MesosContainer(unified, o.cgroupRoot)
 	if err != nil {
-		return nil, nil, runtime.Info{}, err
-	}
-	// On cgroup v2 Mesos runs the executor in <container>/leaf.
-	parent = strings.TrimSuffix(parent, "/leaf")
-	if want := "/" + strings.Trim(o.cgroupRoot, "/") + "/"; !strings.HasPrefix(parent+"/", want) {
-		return nil, nil, runtime.Info{}, fmt.Errorf("the executor runs in cgroup %s, not below --cgroup-root %s: pods would escape Mesos' accounting", parent, want)
+		return nil, nil, runtime.Info{}, fmt.Errorf("--cgroup-root: %w", err)
 	}
 	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
 	if err != nil {
@@ -96,7 +89,6 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	hostIP := hostIP(o, agentEndpoint)
 	owner := runtime.Owner{FrameworkID: id.FrameworkID, ExecutorID: id.ExecutorID, AgentID: id.AgentID, ContainerID: id.ContainerID}
 	mgr := pods.NewManager(pods.ManagerConfig{Worker: pods.WorkerConfig{
-		Machine:      pods.Config{BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute},
 		Spec:         pods.SpecOptions{Owner: owner, HostIP: hostIP, BindIP: o.bindIP, PauseImage: o.pauseImage, VolumeRoot: filepath.Join(sandbox, "pods")},
 		DockerDriver: info.CgroupDriver,
 	}}, rt, pods.CgroupsOf(cg), log, report)
@@ -111,24 +103,9 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 		log.Warn("adopt at start", "err", err)
 	}
 	// Then a level-triggered reaper: containers of dead executor
-	// containers, or of tasks no worker runs, older than a creation grace.
+	// containers, or of tasks no worker runs.
 	r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID, Tasks: mgr.Tasks}
-	if _, err := r.Pass(ctx, time.Now()); err != nil {
-		log.Warn("reap at start", "err", err)
-	}
-	r.Grace = 2 * o.reapInterval
-	go func() {
-		t := time.NewTicker(o.reapInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				_, _ = r.Pass(ctx, now) // the reaper logs its own failures, on edges
-			}
-		}
-	}()
+	r.Start(ctx, o.reapInterval)
 	return mgr, cg, info, nil
 }
 
