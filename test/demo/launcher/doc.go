@@ -9,5 +9,6 @@
 // launched; it exits non-zero on any failure, printing what it saw.
 //
 // Imports: podspec, ports (the pod's host ports from the offer),
+// scheduler (NewTask: the TaskInfo as k8sm-scheduler makes it),
 // agent/runtime (to check that no container of the pod is left).
 package main

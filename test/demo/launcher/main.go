@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +32,7 @@ import (
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/ports"
+	k8smsched "github.com/k8sm/k8sm/scheduler"
 )
 
 type options struct {
@@ -202,33 +202,31 @@ func run(o options) error {
 		return fmt.Errorf("host ports: %w", err)
 	}
 	pod = a.Pod
-	pod.Spec.NodeName = offer.Hostname
-	taskID := "pod." + string(pod.UID)
 	exID := "k8sm-demo"
-	pod.Annotations = map[string]string{"k8sm.io/task-id": taskID, "k8sm.io/agent-id": offer.AgentID.Value,
-		"k8sm.io/executor-id": exID, "k8sm.io/offer-id": offer.ID.Value}
+	args := append([]string{exe, "executor"}, strings.Fields(o.executorArgs)...)
+	exInfo := mesos.ExecutorInfo{
+		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: exID}, Name: ptr.To("k8sm"),
+		Command:   &mesos.CommandInfo{Value: &exe, Shell: ptr.To(false), Arguments: args},
+		Resources: podspec.MesosResources(0.25, 64<<20, nil, ""),
+	}
+	cpus, mem := podspec.Resources(pod)
+	res := append(podspec.MesosResources(cpus, mem, nil, ""), a.Resources...)
+	// The TaskInfo exactly as k8sm-scheduler makes it (DESIGN.md "Task
+	// data"): the bound pod with its annotations, a kill policy.
+	task, bound, err := k8smsched.NewTask(k8smsched.Launch{
+		Slot:  &k8smsched.Slot{AgentID: offer.AgentID.Value, Hostname: offer.Hostname, OfferIDs: []string{offer.ID.Value}},
+		Bound: pod, Resources: res}, &exInfo)
+	if err != nil {
+		return err
+	}
+	taskID := task.TaskID.Value
 	hostPort := 0
-	for _, c := range pod.Spec.Containers {
+	for _, c := range bound.Spec.Containers {
 		for _, p := range c.Ports {
 			if p.HostPort != 0 && hostPort == 0 {
 				hostPort = int(p.HostPort)
 			}
 		}
-	}
-	data, err := json.Marshal(pod)
-	if err != nil {
-		return err
-	}
-	cpus, mem := podspec.Resources(pod)
-	res := append(podspec.MesosResources(cpus, mem, nil, ""), a.Resources...)
-	args := append([]string{exe, "executor"}, strings.Fields(o.executorArgs)...)
-	task := mesos.TaskInfo{
-		Name: pod.Name, TaskID: mesos.TaskID{Value: taskID}, AgentID: offer.AgentID, Data: data, Resources: res,
-		Executor: &mesos.ExecutorInfo{
-			Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: exID}, Name: ptr.To("k8sm"),
-			Command:   &mesos.CommandInfo{Value: &exe, Shell: ptr.To(false), Arguments: args},
-			Resources: podspec.MesosResources(0.25, 64<<20, nil, ""),
-		},
 	}
 	say("launching task %s on %s (host port %d) with executor %s", taskID, offer.Hostname, hostPort, exe)
 	if err := f.call(ctx, calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offer.ID))); err != nil {
