@@ -60,13 +60,24 @@ func fixture() Inputs {
 				Labels: map[string]string{runtime.LabelFrameworkID: "fw-1", runtime.LabelContainerID: "c-live", runtime.LabelPodUID: string(web.UID)}},
 			{ID: "bbbbbbbbbbbb2222", Name: "k8sm-escaped", State: "running", Pid: 11, Cgroup: "/docker/bbbb",
 				Labels: map[string]string{runtime.LabelFrameworkID: "fw-1", runtime.LabelContainerID: "c-live", runtime.LabelPodUID: string(web.UID)}},
-			{ID: "cccccccccccc3333", Name: "k8sm-old-c", State: "exited",
-				Labels: map[string]string{runtime.LabelFrameworkID: "fw-1", runtime.LabelContainerID: "c-dead", runtime.LabelPodNamespace: "default", runtime.LabelPodName: "old"}},
+			{ID: "cccccccccccc3333", Name: "k8sm-old-c", State: "exited", Created: now.Add(-time.Hour),
+				Labels: runtime.Labels(runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-abc", AgentID: "agent-1", ContainerID: "c-dead"},
+					runtime.PodRef{TaskID: "pod.old", UID: "99999999-8888-7777-6666-555555555555", Name: "old", Namespace: "default"}, "c")},
+			// Young: a pod being started by an executor diag does not see yet.
+			{ID: "dddddddddddd4444", Name: "k8sm-new-c", State: "created", Created: now.Add(-10 * time.Second),
+				Labels: runtime.Labels(runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-abc", AgentID: "agent-1", ContainerID: "c-new"},
+					runtime.PodRef{TaskID: "pod.new", UID: "12345678-8888-7777-6666-555555555555", Name: "new", Namespace: "default"}, "c")},
+			// Its executor does not answer, but processes run in its Mesos
+			// container: alive and slow, not dead.
+			{ID: "eeeeeeeeeeee5555", Name: "k8sm-slow-c", State: "running", Created: now.Add(-time.Hour),
+				Labels: runtime.Labels(runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-abc", AgentID: "agent-1", ContainerID: "c-slow"},
+					runtime.PodRef{TaskID: "pod.slow", UID: "abcdef01-8888-7777-6666-555555555555", Name: "slow", Namespace: "default"}, "c")},
 		},
 		PodCgroups: []PodCgroup{
 			{ContainerID: "c-live", PodUID: string(web.UID), Path: "/mesos/c-live/" + string(web.UID), Procs: 3},
 			{ContainerID: "c-dead", PodUID: "99999999-8888-7777-6666-555555555555", Path: "/mesos/c-dead/99999999-8888-7777-6666-555555555555"},
 			{ContainerID: "spark-1", PodUID: "aaaaaaaa-8888-7777-6666-555555555555", Path: "/mesos/spark-1/aaaaaaaa-8888-7777-6666-555555555555"},
+			{ContainerID: "c-slow", PodUID: "abcdef01-8888-7777-6666-555555555555", Path: "/mesos/c-slow/abcdef01-8888-7777-6666-555555555555", Procs: 2},
 		},
 		Chains: 12,
 	}

@@ -12,12 +12,18 @@
 //     WARN or FAIL, each with what to do). Only cgroups below k8sm
 //     executors' Mesos containers (known from sockets or Docker labels)
 //     are considered, never other frameworks'.
+//   - Orphan containers are decided by the executors' own definition
+//     (pods.Orphans), over every agent and framework on the dockerd: older
+//     than OrphanGrace, of an executor container that is gone. Gone means
+//     its socket does not answer and no process runs in its pod cgroups,
+//     so a live executor that is slow to answer keeps its pods.
 //   - Reap removes only what Evaluate found orphaned and what carries
 //     k8sm's labels or prefix: containers of dead executors, pod cgroups no
 //     pod owns, dead executors' sockets, and K8SM- chains when no proxy
 //     runs. With dry run it changes nothing.
 //   - Report.WriteTable prints aligned sections; WriteJSON the same data.
 //
-// Imports: agent/executor (the node API's types), agent/runtime, cgroups,
-// proxy (chain names); never the scheduler.
+// Imports: agent/executor (the node API's types), agent/pods (the orphan
+// definition), agent/runtime, cgroups, proxy (chain names); never the
+// scheduler.
 package diag

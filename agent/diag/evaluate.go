@@ -11,6 +11,7 @@ import (
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/proxy"
 )
@@ -33,6 +34,7 @@ type DockerContainer struct {
 	ID, Name string
 	Labels   map[string]string
 	State    string
+	Created  time.Time
 	Pid      int
 	// Cgroup is the container's memory (v1) or unified (v2) cgroup path,
 	// from /proc/<pid>/cgroup ("" when not running).
@@ -65,6 +67,11 @@ type Inputs struct {
 	IptablesErr error
 	Chains      int
 }
+
+// OrphanGrace spares younger containers from being called orphans (a pod
+// being started): the executors' reaper grace at the default
+// --reap-interval.
+const OrphanGrace = 2 * time.Minute
 
 // Evaluate turns observations into the report and its problems. It is
 // pure.
@@ -142,13 +149,38 @@ func Evaluate(in Inputs) *Report {
 		add(Fail, "docker", "Docker uses the systemd cgroup driver: pod containers would escape the executors' Mesos cgroups",
 			`run dockerd with --exec-opt native.cgroupdriver=cgroupfs`)
 	}
+	// Orphans by the executors' own definition (pods.Orphans), over every
+	// agent and framework: a container is one when its executor container
+	// is gone and it is older than OrphanGrace. Gone means its socket does
+	// not answer and no process runs in its Mesos container's pod cgroups:
+	// a live executor that is slow to answer keeps its pods.
+	alive := map[string]map[string]bool{}
+	for cid := range live {
+		alive[cid] = nil
+	}
+	for _, pc := range in.PodCgroups {
+		if pc.Procs > 0 {
+			alive[pc.ContainerID] = nil
+		}
+	}
+	summaries := make([]runtime.Summary, 0, len(in.Containers))
+	for _, c := range in.Containers {
+		summaries = append(summaries, runtime.Summary{ID: c.ID, Labels: c.Labels, State: c.State, Created: c.Created})
+	}
+	orphaned := map[string]bool{}
+	for _, o := range pods.Orphans(pods.OrphanInput{Containers: summaries, Live: alive, Now: in.Now, Grace: OrphanGrace}) {
+		orphaned[o.ID] = true
+	}
 	for _, c := range in.Containers {
 		cid := c.Labels[runtime.LabelContainerID]
 		known[cid] = true
-		if !live[cid] {
+		if orphaned[c.ID] {
 			r.Orphans = append(r.Orphans, Orphan{ID: c.ID, Name: c.Name, ContainerID: cid, State: c.State,
 				Pod: c.Labels[runtime.LabelPodNamespace] + "/" + c.Labels[runtime.LabelPodName]})
 			continue
+		}
+		if !live[cid] {
+			continue // a young container, or one of a live executor that does not answer
 		}
 		if c.State == "running" && c.Cgroup != "" {
 			want := "/" + strings.Trim(in.CgroupRoot, "/") + "/" + cid + "/"
@@ -172,6 +204,9 @@ func Evaluate(in Inputs) *Report {
 		}
 		if live[pc.ContainerID] && pc.Procs == 0 && hasContainerOfPod(in.Containers, pc.PodUID) {
 			continue // a pod being started or stopped right now
+		}
+		if !live[pc.ContainerID] && pc.Procs > 0 {
+			continue // in use, of an executor that does not answer: cannot tell
 		}
 		r.LeakedCgroups = append(r.LeakedCgroups, pc.Path)
 	}

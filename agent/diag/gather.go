@@ -156,7 +156,7 @@ func gatherDocker(ctx context.Context, cfg Config) (string, []DockerContainer, e
 	}
 	var out []DockerContainer
 	for _, s := range list {
-		c := DockerContainer{ID: s.ID, Labels: s.Labels, State: s.State}
+		c := DockerContainer{ID: s.ID, Labels: s.Labels, State: s.State, Created: s.Created}
 		if st, err := d.Inspect(ctx, s.ID); err == nil {
 			c.Name, c.Pid = strings.TrimPrefix(st.Name, "/"), st.Pid
 			if st.Running && st.Pid > 0 {

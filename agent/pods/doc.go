@@ -41,7 +41,14 @@
 //     a container found vanished (relist) counts as exited with 137, and a new
 //     one is made only through the state machine's restart rules.
 //   - Adopt keeps running the containers of pods the caller still wants (same
-//     pod UID and task id) and removes every other container of this executor.
+//     pod UID and task id) and removes every other container of this executor
+//     (its executor id, on its own agent, in its own framework).
+//   - Orphans is the one definition of an orphan container (the reaper's and
+//     diag's): complete k8sm labels, of the agent and framework in scope,
+//     older than the grace, of an executor container that is gone or of a
+//     task the live one does not run. Executor ids are the same hash on every
+//     agent and agents may share a dockerd: another agent's containers are
+//     never this executor's to remove.
 //   - "Kill the pod" (a Kill with its grace period) is not "the executor is
 //     stopping": Close ends the workers and leaves pods running for a later
 //     Adopt; StopAll stops them all in parallel and returns only when no

@@ -179,8 +179,19 @@ func (m *Manager) Tasks() map[string]bool {
 }
 
 // ownLabel selects the containers of this executor.
+// ownLabel selects this executor's containers: its executor id on its own
+// agent in its own framework. Executor ids are the same hash on every
+// agent, and several agents may share one dockerd.
 func (m *Manager) ownLabel() map[string]string {
-	return map[string]string{runtime.LabelExecutorID: m.cfg.Worker.Spec.Owner.ExecutorID}
+	o := m.cfg.Worker.Spec.Owner
+	l := map[string]string{runtime.LabelExecutorID: o.ExecutorID}
+	if o.AgentID != "" {
+		l[runtime.LabelAgentID] = o.AgentID
+	}
+	if o.FrameworkID != "" {
+		l[runtime.LabelFrameworkID] = o.FrameworkID
+	}
+	return l
 }
 
 func (m *Manager) route(uid, id string) {

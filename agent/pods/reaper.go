@@ -16,42 +16,50 @@ type Orphan struct {
 	Reason string
 }
 
-// OrphanInput is what the reaper decides from.
+// OrphanInput is what Orphans decides from: the one definition of an
+// orphan, used by each executor's reaper and by diag.
 type OrphanInput struct {
 	Containers []runtime.Summary
-	// Live is the Mesos container id of this executor: containers of other
-	// k8sm executor containers of the same framework on this node are
-	// orphans (an executor's containers cannot outlive it legitimately).
-	Live string
-	// FrameworkID scopes the reaper to its own framework.
+	// AgentID scopes the decision to the Mesos agent's own containers:
+	// several agents may share one dockerd, and another agent's containers
+	// are never orphans here. "" (diag, which may not know the agent):
+	// every agent's.
+	AgentID string
+	// FrameworkID scopes it to one framework; "": every framework's.
 	FrameworkID string
-	// Tasks are the task ids this executor runs; a container of the live
-	// executor with another task id is an orphan.
-	Tasks map[string]bool
-	Now   time.Time
+	// Live are the executor containers (Mesos container ids) known to be
+	// alive, each with the task ids it runs; nil tasks: not known, only a
+	// dead executor container then makes an orphan. A container of an
+	// executor container not in Live is an orphan (an executor's
+	// containers cannot outlive it legitimately); so is a container of a
+	// live one whose task it does not run.
+	Live map[string]map[string]bool
+	Now  time.Time
 	// Grace spares containers younger than this (a pod being started may
 	// not be registered yet).
 	Grace time.Duration
 }
 
 // Orphans decides, purely, which containers to remove: only containers with
-// complete k8sm ownership labels of this framework, older than the grace,
-// whose executor container is not the live one or whose task is unknown.
-// A container without the labels is never an orphan.
+// complete k8sm ownership labels, of the agent and framework in scope,
+// older than the grace, whose executor container is not live or whose task
+// it does not run. A container without the labels is never an orphan.
 func Orphans(in OrphanInput) []Orphan {
 	var out []Orphan
 	for _, c := range in.Containers {
 		owner, pod, _, err := runtime.ParseLabels(c.Labels)
-		if err != nil || owner.FrameworkID != in.FrameworkID {
+		if err != nil || (in.FrameworkID != "" && owner.FrameworkID != in.FrameworkID) ||
+			(in.AgentID != "" && owner.AgentID != in.AgentID) {
 			continue
 		}
 		if in.Now.Sub(c.Created) < in.Grace {
 			continue
 		}
+		tasks, live := in.Live[owner.ContainerID]
 		switch {
-		case owner.ContainerID != in.Live:
-			out = append(out, Orphan{c.ID, fmt.Sprintf("executor container %s is gone (live: %s)", owner.ContainerID, in.Live)})
-		case !in.Tasks[pod.TaskID]:
+		case !live:
+			out = append(out, Orphan{c.ID, fmt.Sprintf("executor container %s is gone", owner.ContainerID)})
+		case tasks != nil && !tasks[pod.TaskID]:
 			out = append(out, Orphan{c.ID, fmt.Sprintf("task %s is not running here", pod.TaskID)})
 		}
 	}
@@ -73,6 +81,7 @@ type ReaperRuntime interface {
 type Reaper struct {
 	RT          ReaperRuntime
 	Log         *slog.Logger
+	AgentID     string // the executor's agent: other agents' containers are never touched
 	FrameworkID string
 	Live        string
 	Tasks       func() map[string]bool // the live executor's tasks, now
@@ -126,8 +135,12 @@ func (r *Reaper) Pass(ctx context.Context, now time.Time) ([]Orphan, error) {
 		r.edge(err)
 		return nil, fmt.Errorf("reaper: %w", err)
 	}
-	orphans := Orphans(OrphanInput{Containers: list, Live: r.Live, FrameworkID: r.FrameworkID,
-		Tasks: r.Tasks(), Now: now, Grace: r.Grace})
+	tasks := r.Tasks()
+	if tasks == nil {
+		tasks = map[string]bool{} // known: none
+	}
+	orphans := Orphans(OrphanInput{Containers: list, AgentID: r.AgentID, FrameworkID: r.FrameworkID,
+		Live: map[string]map[string]bool{r.Live: tasks}, Now: now, Grace: r.Grace})
 	var firstErr error
 	for _, o := range orphans {
 		if r.DryRun {

@@ -18,6 +18,8 @@ func TestOrphans(t *testing.T) {
 	}
 	partial := lbl("fw", "dead", "pod.x")
 	delete(partial, runtime.LabelTaskID)
+	otherAgent := lbl("fw", "other-agents-executor", "pod.b")
+	otherAgent[runtime.LabelAgentID] = "b"
 	in := OrphanInput{
 		Containers: []runtime.Summary{
 			{ID: "live-known", Labels: lbl("fw", "live", "pod.a"), Created: old},
@@ -25,17 +27,27 @@ func TestOrphans(t *testing.T) {
 			{ID: "dead-executor", Labels: lbl("fw", "dead", "pod.a"), Created: old},
 			{ID: "dead-but-young", Labels: lbl("fw", "dead", "pod.a"), Created: now.Add(-10 * time.Second)},
 			{ID: "other-framework", Labels: lbl("fw2", "dead", "pod.a"), Created: old},
+			{ID: "other-agent", Labels: otherAgent, Created: old},
 			{ID: "unlabelled", Labels: map[string]string{"app": "x"}, Created: old},
 			{ID: "partial-labels", Labels: partial, Created: old},
 		},
-		Live: "live", FrameworkID: "fw", Tasks: map[string]bool{"pod.a": true}, Now: now, Grace: time.Minute,
+		AgentID: "a", FrameworkID: "fw", Live: map[string]map[string]bool{"live": {"pod.a": true}}, Now: now, Grace: time.Minute,
 	}
-	var got []string
-	for _, o := range Orphans(in) {
-		got = append(got, o.ID)
+	ids := func(os []Orphan) []string {
+		var out []string
+		for _, o := range os {
+			out = append(out, o.ID)
+		}
+		return out
 	}
-	if want := []string{"dead-executor", "live-unknown-task"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("orphans %v, want %v", got, want)
+	if got, want := ids(Orphans(in)), []string{"dead-executor", "live-unknown-task"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("an executor's reaper: orphans %v, want %v", got, want)
+	}
+	// diag's view: any agent and framework, live executors whose tasks it
+	// does not know; only dead executor containers' old containers go.
+	in.AgentID, in.FrameworkID, in.Live = "", "", map[string]map[string]bool{"live": nil}
+	if got, want := ids(Orphans(in)), []string{"dead-executor", "other-agent", "other-framework"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("diag: orphans %v, want %v", got, want)
 	}
 }
 

@@ -104,7 +104,7 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 	}
 	// Then a level-triggered reaper: containers of dead executor
 	// containers, or of tasks no worker runs.
-	r := &pods.Reaper{RT: rt, Log: log, FrameworkID: id.FrameworkID, Live: id.ContainerID, Tasks: mgr.Tasks}
+	r := &pods.Reaper{RT: rt, Log: log, AgentID: id.AgentID, FrameworkID: id.FrameworkID, Live: id.ContainerID, Tasks: mgr.Tasks}
 	r.Start(ctx, o.reapInterval)
 	return mgr, cg, info, nil
 }
