@@ -52,6 +52,9 @@ type PodCgroup struct {
 type Inputs struct {
 	Now        time.Time
 	CgroupRoot string // the Mesos agent's --cgroups_root, "mesos"
+	// OrphanGrace: younger k8sm containers are never orphans; 0 means the
+	// default OrphanGrace, a negative value none.
+	OrphanGrace time.Duration
 	APIDir     string
 	APIErr     error // the socket directory could not be read
 	APIs       []API
@@ -151,7 +154,7 @@ func Evaluate(in Inputs) *Report {
 	}
 	// Orphans by the executors' own definition (pods.Orphans), over every
 	// agent and framework: a container is one when its executor container
-	// is gone and it is older than OrphanGrace. Gone means its socket does
+	// is gone and it is older than the orphan grace. Gone means its socket does
 	// not answer and no process runs in its Mesos container's pod cgroups:
 	// a live executor that is slow to answer keeps its pods.
 	alive := map[string]map[string]bool{}
@@ -167,8 +170,12 @@ func Evaluate(in Inputs) *Report {
 	for _, c := range in.Containers {
 		summaries = append(summaries, runtime.Summary{ID: c.ID, Labels: c.Labels, State: c.State, Created: c.Created})
 	}
+	grace := in.OrphanGrace
+	if grace == 0 {
+		grace = OrphanGrace
+	}
 	orphaned := map[string]bool{}
-	for _, o := range pods.Orphans(pods.OrphanInput{Containers: summaries, Live: alive, Now: in.Now, Grace: OrphanGrace}) {
+	for _, o := range pods.Orphans(pods.OrphanInput{Containers: summaries, Live: alive, Now: in.Now, Grace: grace}) {
 		orphaned[o.ID] = true
 	}
 	for _, c := range in.Containers {

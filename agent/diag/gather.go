@@ -37,6 +37,9 @@ type Config struct {
 	Iptables string
 	// Timeout bounds each source (default 5s).
 	Timeout time.Duration
+	// OrphanGrace: younger k8sm containers are never orphans (0: the
+	// default OrphanGrace; negative: none).
+	OrphanGrace time.Duration
 }
 
 func (c Config) timeout() time.Duration {
@@ -50,7 +53,7 @@ func (c Config) timeout() time.Duration {
 // Inputs (and becomes a problem), never an error: diag must work on a sick
 // node.
 func Gather(ctx context.Context, cfg Config) Inputs {
-	in := Inputs{Now: time.Now(), CgroupRoot: cfg.CgroupRoot, APIDir: cfg.APIDir, DockerEndpoint: cfg.DockerEndpoint}
+	in := Inputs{Now: time.Now(), CgroupRoot: cfg.CgroupRoot, APIDir: cfg.APIDir, DockerEndpoint: cfg.DockerEndpoint, OrphanGrace: cfg.OrphanGrace}
 	in.APIs, in.APIErr = gatherAPIs(ctx, cfg)
 	in.DockerDriver, in.Containers, in.DockerErr = gatherDocker(ctx, cfg)
 	in.PodCgroups, in.CgroupErr = gatherCgroups(cfg)

@@ -20,6 +20,7 @@ type diagOptions struct {
 	nodeAPIDir     string
 	iptables       string
 	timeout        time.Duration
+	orphanGrace    time.Duration
 }
 
 // problemsFound is diag's "a WARN or FAIL was shown": exit code 1, and no
@@ -74,12 +75,17 @@ Exit codes: 0 all OK, 1 a WARN or FAIL was shown, 2 diag itself failed.`,
 	f.StringVar(&o.nodeAPIDir, "node-api-dir", "/run/k8sm/executors", "directory of the executors' node API sockets")
 	f.StringVar(&o.iptables, "iptables", "iptables", "iptables command to read K8SM- chains with (iptables, iptables-nft, iptables-legacy); empty skips iptables")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "bound of each call to a source")
+	f.DurationVar(&o.orphanGrace, "orphan-grace", diag.OrphanGrace,
+		"a k8sm container younger than this is never an orphan (a pod being started; 0: no grace); the executors' reaper uses twice its --reap-interval")
 	return cmd
 }
 
 func runDiag(cmd *cobra.Command, o *diagOptions) error {
 	cfg := diag.Config{APIDir: o.nodeAPIDir, DockerEndpoint: o.dockerEndpoint, CgroupFS: o.cgroupFS, CgroupRoot: o.cgroupRoot,
-		Iptables: o.iptables, Timeout: o.timeout}
+		Iptables: o.iptables, Timeout: o.timeout, OrphanGrace: o.orphanGrace}
+	if cfg.OrphanGrace == 0 {
+		cfg.OrphanGrace = -1 // the flag's 0 is "none"; the library's 0 is its default
+	}
 	r := diag.Evaluate(diag.Gather(cmd.Context(), cfg))
 	out := cmd.OutOrStdout()
 	var acts []diag.Action

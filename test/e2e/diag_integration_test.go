@@ -78,18 +78,19 @@ func TestDiag(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.expect(task.TaskID.Value, mesos.TASK_FAILED)
-	out, code = runDiag(t, n, d.Host)
+	// The orphans are seconds old: no creation grace for this test.
+	out, code = runDiag(t, n, d.Host, "--orphan-grace", "0")
 	if code != 1 || !strings.Contains(out, "k8sm containers whose executor is gone") || !strings.Contains(out, "does not answer") {
 		t.Fatalf("diag after kill -9: exit %d\n%s", code, out)
 	}
-	out, code = runDiag(t, n, d.Host, "--reap", "--dry-run")
+	out, code = runDiag(t, n, d.Host, "--orphan-grace", "0", "--reap", "--dry-run")
 	if code != 1 || !strings.Contains(out, "WOULD REAP") || !strings.Contains(out, "would: remove container") {
 		t.Fatalf("diag --reap --dry-run: exit %d\n%s", code, out)
 	}
 	if left := containersOn(t, dc); len(left) == 0 {
 		t.Fatal("--dry-run removed the orphans")
 	}
-	out, code = runDiag(t, n, d.Host, "--reap")
+	out, code = runDiag(t, n, d.Host, "--orphan-grace", "0", "--reap")
 	if code != 0 || !strings.Contains(out, "done: remove container") {
 		t.Fatalf("diag --reap: exit %d\n%s", code, out)
 	}
