@@ -40,19 +40,29 @@ func (p Paths) Executor(unified bool) (string, error) {
 	return "", ErrNoExecutorCgroup
 }
 
+// ErrNotBelowRoot is returned (wrapped) by MesosContainer when the
+// executor's cgroup is not inside the agent's cgroup root.
+var ErrNotBelowRoot = errors.New("not below the cgroup root")
+
 // MesosContainer returns the cgroup of the executor's Mesos container, the
-// parent of every pod cgroup: Executor(unified) without the "leaf" child
-// Mesos runs an executor in on cgroup v2 (it makes no such child on v1). It must lie below /<cgroupRoot>
-// (the agent's --cgroups_root): anywhere else pods would escape Mesos'
-// accounting, so that is an error naming both.
+// parent of every pod cgroup: Executor(unified) without a last "leaf"
+// element (Mesos runs an executor in <container>/leaf on cgroup v2; no
+// container of its is named so on v1). It must lie strictly below
+// /<cgroupRoot> (the agent's --cgroups_root): anywhere else, the root
+// itself included, pods would escape the container's accounting, so that
+// is an ErrNotBelowRoot naming both.
 func (p Paths) MesosContainer(unified bool, cgroupRoot string) (string, error) {
+	root := strings.Trim(cgroupRoot, "/")
+	if root == "" {
+		return "", errors.New("no cgroup root given: the Mesos agent's --cgroups_root is needed")
+	}
 	c, err := p.Executor(unified)
 	if err != nil {
 		return "", err
 	}
 	c = strings.TrimSuffix(c, "/leaf")
-	if want := "/" + strings.Trim(cgroupRoot, "/") + "/"; strings.Trim(cgroupRoot, "/") == "" || !strings.HasPrefix(c+"/", want) {
-		return "", fmt.Errorf("the executor runs in cgroup %s, not below the cgroup root /%s: pods would escape Mesos' accounting", c, strings.Trim(cgroupRoot, "/"))
+	if !strings.HasPrefix(c, "/"+root+"/") {
+		return "", fmt.Errorf("the executor runs in cgroup %s, %w /%s: pods would escape Mesos' accounting", c, ErrNotBelowRoot, root)
 	}
 	return c, nil
 }

@@ -43,7 +43,9 @@ func TestMesosContainer(t *testing.T) {
 		{"nested root", Paths{Unified: "/k8sm-up/node1/c1/leaf"}, true, "k8sm-up", "/k8sm-up/node1/c1", ""},
 		{"outside the root", Paths{V1: map[string]string{"memory": "/docker/x"}}, false, "mesos", "", "not below the cgroup root /mesos"},
 		{"prefix is not below", Paths{V1: map[string]string{"memory": "/mesos2/x"}}, false, "mesos", "", "not below"},
-		{"empty root", Paths{V1: map[string]string{"memory": "/mesos/x"}}, false, "", "", "not below"},
+		{"the root itself", Paths{V1: map[string]string{"memory": "/mesos"}}, false, "mesos", "", "not below"},
+		{"the root's leaf", Paths{Unified: "/mesos/leaf"}, true, "mesos", "", "not below"},
+		{"empty root", Paths{V1: map[string]string{"memory": "/mesos/x"}}, false, "", "", "no cgroup root given"},
 		{"no cgroup", Paths{V1: map[string]string{"memory": "/"}}, false, "mesos", "", ErrNoExecutorCgroup.Error()},
 	} {
 		got, err := tc.p.MesosContainer(tc.unified, tc.root)

@@ -205,7 +205,18 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-heartbeat.C:
-			if err := r.updateNodeStatus(ctx); err != nil {
+			err := r.updateNodeStatus(ctx)
+			if apierrors.IsNotFound(err) {
+				// Deleted (kubectl delete node): register it again, as the
+				// kubelet does, or pod GC removes every pod bound here.
+				r.log.Warn("the Node was deleted: registering it again")
+				if n, nerr := r.ensureNode(ctx); nerr == nil {
+					node, err = n, nil
+				} else {
+					err = nerr
+				}
+			}
+			if err != nil {
 				r.log.Warn("node status", "err", err)
 			}
 		case <-r.poke:
@@ -223,10 +234,21 @@ func (r *Reporter) Run(ctx context.Context) error {
 }
 
 func (r *Reporter) nodeStatus(now metav1.Time) v1.NodeStatus {
+	cond := func(t v1.NodeConditionType, s v1.ConditionStatus, reason, msg string) v1.NodeCondition {
+		return v1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	// The kubelet's four conditions: the node lifecycle controller marks
+	// those a node never reports Unknown. Pressure is Mesos' to manage
+	// (the agent's resources are the pods' limits), so it is reported as
+	// none, as the kubelet reports it while there is none.
 	st := v1.NodeStatus{
 		Capacity: r.cfg.Capacity, Allocatable: r.cfg.Capacity, NodeInfo: r.cfg.NodeInfo,
-		Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "K8smExecutorReady",
-			Message: "the k8sm executor runs pods on this Mesos agent", LastHeartbeatTime: now, LastTransitionTime: now}},
+		Conditions: []v1.NodeCondition{
+			cond(v1.NodeMemoryPressure, v1.ConditionFalse, "KubeletHasSufficientMemory", "Mesos accounts and limits the memory of pods on this agent"),
+			cond(v1.NodeDiskPressure, v1.ConditionFalse, "KubeletHasNoDiskPressure", "the k8sm executor reports no disk pressure"),
+			cond(v1.NodePIDPressure, v1.ConditionFalse, "KubeletHasSufficientPID", "the k8sm executor reports no PID pressure"),
+			cond(v1.NodeReady, v1.ConditionTrue, "K8smExecutorReady", "the k8sm executor runs pods on this Mesos agent"),
+		},
 	}
 	if r.cfg.HostIP != "" {
 		st.Addresses = []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: r.cfg.HostIP}, {Type: v1.NodeHostName, Address: r.cfg.NodeName}}
@@ -262,8 +284,22 @@ func (r *Reporter) ensureNode(ctx context.Context) (*v1.Node, error) {
 	return node, nil
 }
 
+// updateNodeStatus patches the Node's status (strategic merge: conditions
+// by type, other fields kept). Addresses are replaced as a whole, as the
+// kubelet's status patch does: merged by type, an old address would stay.
 func (r *Reporter) updateNodeStatus(ctx context.Context) error {
-	patch, err := json.Marshal(map[string]any{"status": r.nodeStatus(metav1.Now())})
+	b, err := json.Marshal(r.nodeStatus(metav1.Now()))
+	if err != nil {
+		return err
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if addrs, ok := st["addresses"].([]any); ok {
+		st["addresses"] = append(addrs, map[string]any{"$patch": "replace"})
+	}
+	patch, err := json.Marshal(map[string]any{"status": st})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package kubenode
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -133,16 +134,26 @@ func TestMirrorPods(t *testing.T) {
 // a node's update that changes taints).
 func TestEnsureNodeKeepsOthersFields(t *testing.T) {
 	taint := v1.Taint{Key: "node.kubernetes.io/not-ready", Effect: v1.TaintEffectNoSchedule}
-	old := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"team": "a", "zone": "old"}},
-		Spec: v1.NodeSpec{Taints: []v1.Taint{taint}}}
+	old := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", UID: "node-uid", Labels: map[string]string{"team": "a", "zone": "old"}},
+		Spec: v1.NodeSpec{Taints: []v1.Taint{taint}},
+		// What the node lifecycle controller leaves on a Node no kubelet
+		// has reported yet, and an address of an earlier life.
+		Status: v1.NodeStatus{
+			Conditions: []v1.NodeCondition{{Type: v1.NodeMemoryPressure, Status: v1.ConditionUnknown, Reason: "NodeStatusNeverUpdated"}},
+			Addresses:  []v1.NodeAddress{{Type: v1.NodeExternalIP, Address: "203.0.113.9"}, {Type: v1.NodeInternalIP, Address: "10.0.0.9"}},
+		}}
 	cs := fake.NewClientset(old)
 	info := SystemInfo(Host{DockerVersion: "26.1.5"}, "v0.4.1")
-	r, err := New(Config{NodeName: "n", Labels: map[string]string{"zone": "z1"}, NodeInfo: info}, cs, nil)
+	r, err := New(Config{NodeName: "n", Labels: map[string]string{"zone": "z1"}, NodeInfo: info, HostIP: "10.0.0.1"}, cs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ensureNode(context.Background()); err != nil {
+	node, err := r.ensureNode(context.Background())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if node.UID != "node-uid" {
+		t.Errorf("ensureNode returned UID %q, want the Node's (lease and mirror pods are owned by it)", node.UID)
 	}
 	for _, a := range cs.Actions() {
 		if a.GetVerb() == "update" {
@@ -162,7 +173,15 @@ func TestEnsureNodeKeepsOthersFields(t *testing.T) {
 	if got.Status.NodeInfo.KubeletVersion != "v1.35.8-k8sm.0.4.1" || got.Status.NodeInfo.ContainerRuntimeVersion != "docker://26.1.5" {
 		t.Errorf("nodeInfo %+v", got.Status.NodeInfo)
 	}
-	if len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != v1.NodeReady {
-		t.Errorf("conditions %v, want NodeReady", got.Status.Conditions)
+	conds := map[v1.NodeConditionType]v1.ConditionStatus{}
+	for _, c := range got.Status.Conditions {
+		conds[c.Type] = c.Status
+	}
+	if want := map[v1.NodeConditionType]v1.ConditionStatus{v1.NodeReady: v1.ConditionTrue, v1.NodeMemoryPressure: v1.ConditionFalse,
+		v1.NodeDiskPressure: v1.ConditionFalse, v1.NodePIDPressure: v1.ConditionFalse}; !reflect.DeepEqual(conds, want) {
+		t.Errorf("conditions %v, want %v", conds, want)
+	}
+	if want := []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "10.0.0.1"}, {Type: v1.NodeHostName, Address: "n"}}; !reflect.DeepEqual(got.Status.Addresses, want) {
+		t.Errorf("addresses %v, want exactly %v (replaced, not merged)", got.Status.Addresses, want)
 	}
 }

@@ -28,10 +28,11 @@ type Host struct {
 }
 
 // KubeletVersion is what the executor reports as the Node's kubelet
-// version: the Kubernetes version it speaks, with k8sm's own version as
-// semver build-like suffix, e.g. v1.35.8-k8sm.0.4.1 ("kubectl get nodes"
-// shows it in VERSION). Characters semver does not allow in a pre-release
-// become dots.
+// version: the Kubernetes version it speaks, with k8sm's own version as a
+// semver pre-release suffix, e.g. v1.35.8-k8sm.0.4.1 ("kubectl get nodes"
+// shows it in VERSION). As a pre-release it sorts before v1.35.8, which no
+// API server check of node versions looks at. Characters semver does not
+// allow in a pre-release become dots.
 func KubeletVersion(k8smVersion string) string {
 	v := strings.Trim(semverUnsafe.ReplaceAllString(strings.TrimPrefix(k8smVersion, "v"), "."), ".")
 	if v == "" {

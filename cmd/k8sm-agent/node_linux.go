@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -76,8 +77,11 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 		return nil, nil, runtime.Info{}, err
 	}
 	parent, err := paths.MesosContainer(unified, o.cgroupRoot)
+	if errors.Is(err, cgroups.ErrNotBelowRoot) {
+		err = fmt.Errorf("--cgroup-root %s: %w", o.cgroupRoot, err)
+	}
 	if err != nil {
-		return nil, nil, runtime.Info{}, fmt.Errorf("--cgroup-root: %w", err)
+		return nil, nil, runtime.Info{}, err
 	}
 	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: unified, Parent: parent})
 	if err != nil {

@@ -9,8 +9,9 @@
 # build.sh made (agnhost, nnp) and the repo's pause program. An image whose
 # io.k8sm.test.hash label matches its rootfs and settings is left alone. An
 # image that cannot be built is listed with the reason in
-# _output/conformance/images-missing.txt (the script still exits 0: the specs
-# that need it then fail, visibly, in the report).
+# _output/conformance/images-missing.txt, and the script goes on (the specs
+# that need it then fail, visibly, in the report); a failure of the build
+# machinery itself (docker, tar) stops it with an error.
 #
 #   registry.k8s.io/e2e-test-images/agnhost:2.59   agnhost + busybox, ENTRYPOINT /agnhost, CMD pause
 #   registry.k8s.io/e2e-test-images/agnhost:2.55   the same rootfs (a stand-in: only

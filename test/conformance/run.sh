@@ -43,9 +43,9 @@ seconds() {
 	[[ $d =~ ^([0-9]+[hms])+$ ]] || die "CONFORMANCE_TIMEOUT=$1: want a duration such as 90m, 1h30m or 600s"
 	while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
 		case ${BASH_REMATCH[2]} in
-		h) total=$((total + BASH_REMATCH[1] * 3600)) ;;
-		m) total=$((total + BASH_REMATCH[1] * 60)) ;;
-		s) total=$((total + BASH_REMATCH[1])) ;;
+		h) total=$((total + 10#${BASH_REMATCH[1]} * 3600)) ;;
+		m) total=$((total + 10#${BASH_REMATCH[1]} * 60)) ;;
+		s) total=$((total + 10#${BASH_REMATCH[1]})) ;;
 		esac
 		d=${BASH_REMATCH[3]}
 	done
@@ -145,7 +145,7 @@ select_specs() {
 	[ -s "$OUT/selection.tsv" ] || die "no spec selected (CONFORMANCE_FOCUS=$FOCUS)"
 	"$CONF_BIN/select" "${args[@]}" -skip "$MOD/skip.txt" >"$OUT/run.txt"
 	if [ -s "$OUT/run.txt" ]; then
-		"$CONF_BIN/select" "${args[@]}" -skip "$MOD/skip.txt" -regexp >"$OUT/focus.txt" 2>/dev/null
+		"$CONF_BIN/select" "${args[@]}" -skip "$MOD/skip.txt" -regexp >"$OUT/focus.txt"
 	else
 		: >"$OUT/focus.txt"
 	fi

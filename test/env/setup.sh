@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up the k8sm test bed on this machine: Debian packages, a private
 # dockerd, the two local test images, the Kubernetes control-plane binaries
-# built from the Go module proxy, and etcd + kube-apiserver on loopback.
+# built from the Go module proxy, and a stock control plane: etcd on
+# loopback, kube-apiserver on the bed bridge's address (or make up's), and
+# kube-controller-manager.
 #
 # Idempotent: what is already up and current is reused, so a second run on a
 # ready machine takes seconds. Needs root. Touches only the paths in lib.sh,
@@ -159,10 +161,16 @@ build_kube() {
 	ln -sfn "etcd-$ETCD_VERSION/etcd" "$BIN/etcd"
 }
 
-# kube_stamp: what the running control plane was started from (this
-# script and lib.sh, which hold its flags): a control plane of other flags
-# is restarted rather than reused.
-kube_stamp() { stamp_of "$K8SM_ROOT/test/env/setup.sh" "$K8SM_ROOT/test/env/lib.sh"; }
+# kube_stamp: what the running control plane was started from: the
+# functions that start it (bash prints them without comments) and the
+# settings they read. A control plane of other flags is restarted rather
+# than reused; an edit elsewhere in these files restarts nothing.
+kube_stamp() {
+	{
+		declare -f gen_certs write_kubeconfig bind_roles start_kcm run_kcm start_kube
+		echo "$API_ADDRESS $SERVICE_CIDR $TEST_NODES $KUBE_VERSION ${K8SM_TEST_APISERVER_SANS:-}"
+	} | sha256sum | cut -c1-16
+}
 
 apiserver_up() {
 	[ -s "$KUBECONFIG_ADMIN" ] && pid_alive "$RUN_DIR/kube-apiserver.pid" kube-apiserver &&
@@ -239,9 +247,16 @@ bind_roles() {
 # and the cluster signing CA for CSRs.
 kcm_up() { pid_alive "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager; }
 start_kcm() {
-	if kcm_up; then
-		return
+	if ! kcm_up; then
+		run_kcm
 	fi
+	# Pods are admitted only once their namespace's ServiceAccount exists
+	# (also checked when kcm was already up: it may have died making it).
+	wait_for "ServiceAccount default/default" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" -n default get serviceaccount default ||
+		{ tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager made no ServiceAccount default/default in 60s (log: $LOG_DIR/kube-controller-manager.log)"; }
+}
+
+run_kcm() {
 	local pki=$KUBE_DIR/pki
 	setsid "$KUBE_BIN/kube-controller-manager" \
 		--kubeconfig="$KUBECONFIG_ADMIN" --leader-elect=false \
@@ -255,9 +270,6 @@ start_kcm() {
 	sleep 1
 	kcm_up || { tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager exited (log: $LOG_DIR/kube-controller-manager.log)"; }
 	log "kube-controller-manager running (pid $(cat "$RUN_DIR/kube-controller-manager.pid"))"
-	# Pods are admitted only once their namespace's ServiceAccount exists.
-	wait_for "ServiceAccount default/default" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" -n default get serviceaccount default ||
-		{ tail -20 "$LOG_DIR/kube-controller-manager.log" >&2; die "kube-controller-manager made no ServiceAccount default/default in 60s (log: $LOG_DIR/kube-controller-manager.log)"; }
 }
 
 start_kube() {
@@ -271,7 +283,8 @@ start_kube() {
 	stop_pidfile "$RUN_DIR/etcd.pid" etcd
 	mkdir -p "$KUBE_DIR" "$RUN_DIR"
 	rm -f "$RUN_DIR/kube.stamp"
-	# The API server listens on the bridge's address (lib.sh API_ADDRESS).
+	# By default the API server listens on the bed bridge's address
+	# (lib.sh API_ADDRESS; make up gives its own bridge's).
 	ensure_bridge
 	gen_certs
 	cp "$KUBE_DIR/pki/ca.crt" "$RUN_DIR/ca.crt"

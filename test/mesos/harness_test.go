@@ -199,9 +199,10 @@ func processStopped(pid int) bool {
 		if err != nil {
 			return false
 		}
-		// The state follows the parenthesised command, which may hold spaces.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		if !ok || !strings.HasPrefix(rest, "T") {
+		// The state follows the parenthesised command, which may hold
+		// spaces and parentheses: the last ")" ends it.
+		i := strings.LastIndex(string(b), ") ")
+		if i < 0 || !strings.HasPrefix(string(b)[i+2:], "T") {
 			return false
 		}
 	}

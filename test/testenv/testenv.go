@@ -48,8 +48,9 @@ func Skip(t testing.TB, format string, args ...any) {
 
 // SkipHost skips t because the machine is of a kind the test does not
 // apply to (a cgroup v2 test on a v1 host), not because a component is
-// missing: strict mode allows it, and the reason says so, so that every
-// skip of a strict run is one of these and names its test and host.
+// missing: strict mode allows it, and its message starts "not applicable
+// on this host", so that a strict run's skips are told apart from missing
+// components.
 func SkipHost(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Skipf("not applicable on this host: %s", fmt.Sprintf(format, args...))

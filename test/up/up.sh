@@ -109,7 +109,16 @@ start_scheduler() {
 main() {
 	[ -x "$BIN/k8sm-scheduler" ] && [ -x "$BIN/mesos-double" ] && [ -x "$BIN/k8sm-agent" ] || die "run make build first"
 	make_network
+	local stamp
+	stamp=$(cat "$RUN_DIR/kube.stamp" 2>/dev/null || true)
 	K8SM_TEST_API_ADDRESS=$UP_GW bash "$K8SM_ROOT/test/env/setup.sh"
+	if [ -n "$stamp" ] && [ "$stamp" != "$(cat "$RUN_DIR/kube.stamp" 2>/dev/null)" ]; then
+		# A new control plane (fresh etcd, new tokens): what talks to the
+		# old one starts again.
+		log "the control plane was restarted: restarting k8sm-scheduler and mesos-double"
+		stop_pidfile "$UP_RUN/k8sm-scheduler.pid" k8sm-scheduler
+		stop_pidfile "$UP_RUN/mesos-double.pid" mesos-double 30
+	fi
 	local n
 	for n in $UP_NODES; do start_node_dockerd "$n"; done
 	start_mesos
