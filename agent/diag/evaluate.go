@@ -55,9 +55,9 @@ type Inputs struct {
 	// OrphanGrace: younger k8sm containers are never orphans; 0 means the
 	// default OrphanGrace, a negative value none.
 	OrphanGrace time.Duration
-	APIDir     string
-	APIErr     error // the socket directory could not be read
-	APIs       []API
+	APIDir      string
+	APIErr      error // the socket directory could not be read
+	APIs        []API
 
 	DockerEndpoint string
 	DockerErr      error
