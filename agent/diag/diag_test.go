@@ -2,11 +2,14 @@ package diag
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,7 +56,8 @@ func fixture() Inputs {
 				Pods:    []v1.Pod{web},
 				Summary: &stats.Summary{Pods: []stats.PodStats{{PodRef: stats.PodReference{UID: string(web.UID)}, Memory: &stats.MemoryStats{WorkingSetBytes: ptr.To(uint64(20 << 20)), AvailableBytes: ptr.To(uint64(44 << 20))}}}},
 				Proxy:   &proxy.Status{ServicePorts: 3, Endpoints: 5, LastSync: now.Add(-10 * time.Second)}},
-			{Socket: "/run/k8sm/executors/c-dead.sock", Err: errors.New("connection refused")},
+			{Socket: "/run/k8sm/executors/c-dead.sock", Err: fmt.Errorf("dial unix: %w", syscall.ECONNREFUSED)},
+			{Socket: "/run/k8sm/executors/c-slow.sock", Err: fmt.Errorf("GET /executor: %w", context.DeadlineExceeded)},
 		},
 		Containers: []DockerContainer{
 			{ID: "aaaaaaaaaaaa1111", Name: "k8sm-web-web", State: "running", Pid: 10, Cgroup: "/mesos/c-live/11111111-2222-3333-4444-555555555555/aaaa",
@@ -67,8 +71,8 @@ func fixture() Inputs {
 			{ID: "dddddddddddd4444", Name: "k8sm-new-c", State: "created", Created: now.Add(-10 * time.Second),
 				Labels: runtime.Labels(runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-abc", AgentID: "agent-1", ContainerID: "c-new"},
 					runtime.PodRef{TaskID: "pod.new", UID: "12345678-8888-7777-6666-555555555555", Name: "new", Namespace: "default"}, "c")},
-			// Its executor does not answer, but processes run in its Mesos
-			// container: alive and slow, not dead.
+			// Its executor's socket does not answer in time (it is not
+			// refused): maybe alive and busy, not dead.
 			{ID: "eeeeeeeeeeee5555", Name: "k8sm-slow-c", State: "running", Created: now.Add(-time.Hour),
 				Labels: runtime.Labels(runtime.Owner{FrameworkID: "fw-1", ExecutorID: "k8sm-abc", AgentID: "agent-1", ContainerID: "c-slow"},
 					runtime.PodRef{TaskID: "pod.slow", UID: "abcdef01-8888-7777-6666-555555555555", Name: "slow", Namespace: "default"}, "c")},
@@ -141,7 +145,12 @@ func TestProblems(t *testing.T) {
 		t.Error("stale chains reported while a proxy runs")
 	}
 	if len(r.Orphans) != 1 || r.Orphans[0].ID != "cccccccccccc3333" {
-		t.Fatalf("orphans %+v", r.Orphans)
+		t.Fatalf("orphans %+v (the young container and the unresponsive executor's must not be)", r.Orphans)
+	}
+	for _, a := range Reap(context.Background(), Config{}, r, true) {
+		if strings.Contains(a.What, "c-slow") || strings.Contains(a.What, "eeeeeeeeeeee") {
+			t.Errorf("reap would touch what an unresponsive (maybe busy) executor has: %s", a.What)
+		}
 	}
 	if r.Pods[0].OOMKills != 1 || r.Pods[0].Ready != "1/2" || r.Pods[0].Restarts != 1 || r.Pods[0].MemoryLimit != 64<<20 {
 		t.Fatalf("pod %+v", r.Pods[0])

@@ -14,9 +14,10 @@
 //     are considered, never other frameworks'.
 //   - Orphan containers are decided by the executors' own definition
 //     (pods.Orphans), over every agent and framework on the dockerd: older
-//     than OrphanGrace, of an executor container that is gone. Gone means
-//     its socket does not answer and no process runs in its pod cgroups,
-//     so a live executor that is slow to answer keeps its pods.
+//     than the orphan grace, of an executor container that is gone. Gone
+//     means nothing listens on its socket (refused, or no file); a socket
+//     that does not answer in time is of an executor that may be alive and
+//     busy, and nothing of it is reaped.
 //   - Reap removes only what Evaluate found orphaned and what carries
 //     k8sm's labels or prefix: containers of dead executors, pod cgroups no
 //     pod owns, dead executors' sockets, and K8SM- chains when no proxy

@@ -1,10 +1,12 @@
 package diag
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -83,7 +85,10 @@ func Evaluate(in Inputs) *Report {
 	add := func(l Level, check, what, fix string) {
 		r.Problems = append(r.Problems, Problem{Level: l, Check: check, What: what, Fix: fix})
 	}
-	live := map[string]bool{}   // executor container ids that answer
+	live := map[string]bool{} // executor container ids that answer
+	// executor container ids whose socket is there but does not answer in
+	// time: maybe alive and busy, so not judged dead
+	unresponsive := map[string]bool{}
 	known := map[string]bool{}  // container ids known to be k8sm executors'
 	podsOf := map[string]bool{} // "<container id>/<pod uid>" of live pods
 	var ports []int32
@@ -97,6 +102,13 @@ func Evaluate(in Inputs) *Report {
 		if a.Err != nil {
 			e.Error = a.Err.Error()
 			r.Executors = append(r.Executors, e)
+			if !deadSocket(a.Err) {
+				unresponsive[e.ContainerID] = true
+				r.Executors[len(r.Executors)-1].Unresponsive = true
+				add(Warn, "executors", fmt.Sprintf("executor container %s does not answer on %s in time: %v", short(e.ContainerID), a.Socket, a.Err),
+					"it may be alive and busy: its pods are left alone; run diag again, or look at the executor's stderr in its sandbox")
+				continue
+			}
 			add(Warn, "executors", fmt.Sprintf("executor container %s does not answer on %s (the executor died)", short(e.ContainerID), a.Socket),
 				"k8sm-agent diag --reap removes its socket and what it left")
 			continue
@@ -154,17 +166,15 @@ func Evaluate(in Inputs) *Report {
 	}
 	// Orphans by the executors' own definition (pods.Orphans), over every
 	// agent and framework: a container is one when its executor container
-	// is gone and it is older than the orphan grace. Gone means its socket does
-	// not answer and no process runs in its Mesos container's pod cgroups:
-	// a live executor that is slow to answer keeps its pods.
+	// is gone and it is older than the orphan grace. Gone means nothing
+	// listens on its socket (or there is none): an executor that is slow to
+	// answer keeps its pods.
 	alive := map[string]map[string]bool{}
 	for cid := range live {
 		alive[cid] = nil
 	}
-	for _, pc := range in.PodCgroups {
-		if pc.Procs > 0 {
-			alive[pc.ContainerID] = nil
-		}
+	for cid := range unresponsive {
+		alive[cid] = nil
 	}
 	summaries := make([]runtime.Summary, 0, len(in.Containers))
 	for _, c := range in.Containers {
@@ -187,7 +197,7 @@ func Evaluate(in Inputs) *Report {
 			continue
 		}
 		if !live[cid] {
-			continue // a young container, or one of a live executor that does not answer
+			continue // a young container, or one of an executor that does not answer in time
 		}
 		if c.State == "running" && c.Cgroup != "" {
 			want := "/" + strings.Trim(in.CgroupRoot, "/") + "/" + cid + "/"
@@ -212,8 +222,8 @@ func Evaluate(in Inputs) *Report {
 		if live[pc.ContainerID] && pc.Procs == 0 && hasContainerOfPod(in.Containers, pc.PodUID) {
 			continue // a pod being started or stopped right now
 		}
-		if !live[pc.ContainerID] && pc.Procs > 0 {
-			continue // in use, of an executor that does not answer: cannot tell
+		if unresponsive[pc.ContainerID] {
+			continue // of an executor that may be alive and busy: cannot tell
 		}
 		r.LeakedCgroups = append(r.LeakedCgroups, pc.Path)
 	}
@@ -237,6 +247,14 @@ func Evaluate(in Inputs) *Report {
 		return r.Pods[i].Namespace+"/"+r.Pods[i].Name < r.Pods[j].Namespace+"/"+r.Pods[j].Name
 	})
 	return r
+}
+
+// deadSocket tells whether a node API error means that nothing listens on
+// the socket (connection refused, or the socket file is gone): the
+// executor is dead. Any other error (a timeout) may be of a live executor
+// that is busy.
+func deadSocket(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 func hasContainerOfPod(cs []DockerContainer, uid string) bool {

@@ -60,7 +60,7 @@ func Reap(ctx context.Context, cfg Config, r *Report, dryRun bool) []Action {
 		do("remove pod cgroup "+rel, func() error { return removeCgroup(ctx, cfg, rel) })
 	}
 	for _, e := range r.Executors {
-		if !e.Alive {
+		if !e.Alive && !e.Unresponsive {
 			do("remove the socket of dead executor container "+short(e.ContainerID)+": "+e.Socket, func() error {
 				if err := os.Remove(e.Socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err

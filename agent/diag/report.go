@@ -34,7 +34,11 @@ type Executor struct {
 	Socket string `json:"socket"`
 	// Alive: the socket answered. A dead executor's socket has only its
 	// container id (the file name).
-	Alive         bool      `json:"alive"`
+	Alive bool `json:"alive"`
+	// Unresponsive: the socket is there but did not answer in time (not
+	// refused): the executor may be alive and busy, so neither its socket
+	// nor its pods are reaped.
+	Unresponsive  bool      `json:"unresponsive,omitempty"`
 	ContainerID   string    `json:"containerID"`
 	ExecutorID    string    `json:"executorID,omitempty"`
 	FrameworkID   string    `json:"frameworkID,omitempty"`
