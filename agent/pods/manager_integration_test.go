@@ -3,9 +3,12 @@
 package pods_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +74,7 @@ func runManager(t *testing.T, b *bed, rt pods.ManagerRuntime) (*pods.Manager, *s
 			DockerDriver: "cgroupfs", StopTimeout: 10 * time.Second,
 		},
 		RelistPeriod: time.Second,
-	}, rt, pods.CgroupsOf(b.cg), nil, func(uid string, s v1.PodStatus, _ pods.State) {
+	}, rt, pods.CgroupsOf(b.cg), failureLog(t), func(uid string, s v1.PodStatus, _ pods.State) {
 		log.mu.Lock()
 		log.last[uid] = s
 		log.mu.Unlock()
@@ -81,6 +84,32 @@ func runManager(t *testing.T, b *bed, rt pods.ManagerRuntime) (*pods.Manager, *s
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	var once sync.Once
 	return m, log, func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// failureLog is a logger whose lines the test prints only when it fails
+// (a worker may still log after the test ends: never through t.Log then).
+func failureLog(t *testing.T) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("manager log:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func launch(t *testing.T, m *pods.Manager, pod *v1.Pod) {
