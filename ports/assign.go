@@ -51,9 +51,6 @@ type Assignment struct {
 	// Resources are the "ports" resources the pod consumes, one per offered
 	// pool touched, with the pool's role and reservations.
 	Resources []mesos.Resource
-	// Env maps each container port with a host port to it, in declaration
-	// order: K8SM_PORT_<containerPort>=<hostPort> (see EnvName).
-	Env []v1.EnvVar
 	// Remaining is the offered set minus what the pod consumed, for placing
 	// further pods in the same offer.
 	Remaining Set
@@ -178,11 +175,6 @@ func Assign(pod *v1.Pod, offered Set, strategy Strategy) (*Assignment, error) {
 	}
 
 	a := &Assignment{Pod: out, Resources: offered.take(claimed)}
-	for _, r := range refs {
-		if r.port.HostPort != 0 {
-			a.Env = append(a.Env, v1.EnvVar{Name: EnvName(r.port.ContainerPort, protocol(r.port)), Value: strconv.Itoa(int(r.port.HostPort))})
-		}
-	}
 	a.Remaining = offered.Subtract(mesos.NewRanges(claimed...))
 	return a, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -97,9 +98,15 @@ func TestAssign(t *testing.T) {
 				t.Errorf("host ports = %v, want %v", got, tc.want)
 			}
 			if tc.wantEnv != nil {
+				// The environment the executor gives the assigned pod's
+				// containers (agent/pods sets it with EnvName).
 				var env []string
-				for _, e := range a.Env {
-					env = append(env, e.Name+"="+e.Value)
+				for _, c := range a.Pod.Spec.Containers {
+					for _, p := range c.Ports {
+						if p.HostPort != 0 {
+							env = append(env, EnvName(p.ContainerPort, p.Protocol)+"="+strconv.Itoa(int(p.HostPort)))
+						}
+					}
 				}
 				if !slices.Equal(env, tc.wantEnv) {
 					t.Errorf("env = %v, want %v", env, tc.wantEnv)

@@ -1,6 +1,7 @@
 // Package ports handles host ports: range sets over Mesos "ports" resources
 // and the assignment of a pod's host ports from an offer (strategies "fixed"
-// and "wildcard"), with the K8SM_PORT_<containerPort> environment it implies.
+// and "wildcard"), and EnvName, the K8SM_PORT_<containerPort> variable that
+// the executor (agent/pods, the one place that sets it) gives containers.
 //
 // Contracts:
 //   - Assign never modifies its input pod or set: it returns a copy of the

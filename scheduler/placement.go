@@ -192,7 +192,8 @@ func ownerOf(pod *v1.Pod) string {
 type Launch struct {
 	Slot *Slot
 	Pod  *Pod
-	// Bound is the pod with its final host ports and the K8SM_PORT_* env.
+	// Bound is the pod with its final host ports (the executor gives its
+	// containers the K8SM_PORT_* environment they imply).
 	Bound *v1.Pod
 	// Resources are the task's: cpus, mem and ports from the slot's pools.
 	Resources []mesos.Resource
@@ -323,9 +324,6 @@ func Place(pods []*Pod, slots []*Slot, ex Executor, strategy ports.Strategy) Pla
 		l.Resources = append(take(s.cpus, p.cpuMilli), take(s.mem, p.memMilli)...)
 		l.Resources = append(l.Resources, a.Resources...)
 		s.ports = a.Remaining
-		if len(a.Env) > 0 {
-			addEnv(l.Bound, a.Env)
-		}
 		s.placed[p.Owner]++
 		used[best] = true
 		plan.Launches = append(plan.Launches, l)
@@ -368,24 +366,6 @@ func (s *Slot) fit(p *Pod, ex Executor, hasOurs bool) miss {
 		return missPortCount
 	}
 	return fits
-}
-
-// addEnv gives every container the K8SM_PORT_* variables (the executor
-// sets them too; here they make the bound pod self-describing).
-func addEnv(pod *v1.Pod, env []v1.EnvVar) {
-	for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for i := range cs {
-			have := map[string]bool{}
-			for _, e := range cs[i].Env {
-				have[e.Name] = true
-			}
-			for _, e := range env {
-				if !have[e.Name] {
-					cs[i].Env = append(cs[i].Env, e)
-				}
-			}
-		}
-	}
 }
 
 // reason says, for an operator, why no slot took p: one count per cause,
