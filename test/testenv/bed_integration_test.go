@@ -65,6 +65,22 @@ func runInCgroup(t *testing.T, dc *client.Client, m *testenv.MesosCgroup, image 
 	return created.ID, info.State.Pid
 }
 
+// catches reports whether process pid has a handler for signal sig
+// (/proc/<pid>/status SigCgt, a hex mask with bit sig-1 for sig).
+func catches(pid, sig int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(sig-1)) != 0
+		}
+	}
+	return false
+}
+
 func readInt(t *testing.T, path string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -120,11 +136,14 @@ func TestImagesRunUnderMesosCgroup(t *testing.T) {
 }
 
 // TestPauseStopsOnSIGTERM: the pause image exits 0 on Docker's stop signal
-// instead of waiting to be SIGKILLed (exit 137).
+// instead of waiting to be SIGKILLed (exit 137). The stop comes once pause
+// catches SIGTERM: before that, as PID 1 of its namespace, it ignores it
+// (a stop right after start raced its start-up under CI load).
 func TestPauseStopsOnSIGTERM(t *testing.T) {
 	dc := testenv.RequireDocker(t)
 	m := testenv.NewMesosCgroup(t)
-	id, _ := runInCgroup(t, dc, m, testenv.PauseImage, nil)
+	id, pid := runInCgroup(t, dc, m, testenv.PauseImage, nil)
+	testenv.WaitFor(t, 30*time.Second, "pause to catch SIGTERM", func() bool { return catches(pid, 15) })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	timeout := 30
