@@ -47,7 +47,7 @@ func fixture() Inputs {
 		}},
 	}
 	return Inputs{
-		Now: now, CgroupRoot: "mesos", APIDir: "/run/k8sm/executors", DockerEndpoint: "unix:///var/run/docker.sock", DockerDriver: "cgroupfs",
+		Now: now, OrphanGrace: OrphanGrace, CgroupRoot: "mesos", APIDir: "/run/k8sm/executors", DockerEndpoint: "unix:///var/run/docker.sock", DockerDriver: "cgroupfs",
 		APIs: []API{
 			{Socket: "/run/k8sm/executors/c-live.sock", CPU: 0.25,
 				Info: executor.Info{PID: 4242, StartedAt: now.Add(-2 * time.Hour), FrameworkID: "fw-1", ExecutorID: "k8sm-abc", ContainerID: "c-live",

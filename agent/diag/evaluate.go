@@ -54,8 +54,8 @@ type PodCgroup struct {
 type Inputs struct {
 	Now        time.Time
 	CgroupRoot string // the Mesos agent's --cgroups_root, "mesos"
-	// OrphanGrace: younger k8sm containers are never orphans; 0 means the
-	// default OrphanGrace, a negative value none.
+	// OrphanGrace: younger k8sm containers are never orphans (diag's
+	// default is the const OrphanGrace).
 	OrphanGrace time.Duration
 	APIDir      string
 	APIErr      error // the socket directory could not be read
@@ -89,6 +89,9 @@ func Evaluate(in Inputs) *Report {
 	// executor container ids whose socket is there but does not answer in
 	// time: maybe alive and busy, so not judged dead
 	unresponsive := map[string]bool{}
+	// executor container ids not dead (live or unresponsive), as
+	// pods.Orphans takes them: their tasks are not judged here
+	alive := map[string]map[string]bool{}
 	known := map[string]bool{}  // container ids known to be k8sm executors'
 	podsOf := map[string]bool{} // "<container id>/<pod uid>" of live pods
 	var ports []int32
@@ -101,10 +104,10 @@ func Evaluate(in Inputs) *Report {
 		known[e.ContainerID] = true
 		if a.Err != nil {
 			e.Error = a.Err.Error()
+			e.Unresponsive = !deadSocket(a.Err)
 			r.Executors = append(r.Executors, e)
-			if !deadSocket(a.Err) {
-				unresponsive[e.ContainerID] = true
-				r.Executors[len(r.Executors)-1].Unresponsive = true
+			if e.Unresponsive {
+				unresponsive[e.ContainerID], alive[e.ContainerID] = true, nil
 				add(Warn, "executors", fmt.Sprintf("executor container %s does not answer on %s in time: %v", short(e.ContainerID), a.Socket, a.Err),
 					"it may be alive and busy: its pods are left alone; run diag again, or look at the executor's stderr in its sandbox")
 				continue
@@ -120,7 +123,7 @@ func Evaluate(in Inputs) *Report {
 		if i.ContainerID != "" {
 			e.ContainerID = i.ContainerID
 		}
-		live[e.ContainerID], known[e.ContainerID] = true, true
+		live[e.ContainerID], known[e.ContainerID], alive[e.ContainerID] = true, true, nil
 		r.Executors = append(r.Executors, e)
 		r.HostPorts.Offered = append(r.HostPorts.Offered, i.PortRanges...)
 		if !i.Subscribed {
@@ -169,23 +172,12 @@ func Evaluate(in Inputs) *Report {
 	// is gone and it is older than the orphan grace. Gone means nothing
 	// listens on its socket (or there is none): an executor that is slow to
 	// answer keeps its pods.
-	alive := map[string]map[string]bool{}
-	for cid := range live {
-		alive[cid] = nil
-	}
-	for cid := range unresponsive {
-		alive[cid] = nil
-	}
 	summaries := make([]runtime.Summary, 0, len(in.Containers))
 	for _, c := range in.Containers {
 		summaries = append(summaries, runtime.Summary{ID: c.ID, Labels: c.Labels, State: c.State, Created: c.Created})
 	}
-	grace := in.OrphanGrace
-	if grace == 0 {
-		grace = OrphanGrace
-	}
 	orphaned := map[string]bool{}
-	for _, o := range pods.Orphans(pods.OrphanInput{Containers: summaries, Live: alive, Now: in.Now, Grace: grace}) {
+	for _, o := range pods.Orphans(pods.OrphanInput{Containers: summaries, Live: alive, Now: in.Now, Grace: in.OrphanGrace}) {
 		orphaned[o.ID] = true
 	}
 	for _, c := range in.Containers {

@@ -37,8 +37,8 @@ type Config struct {
 	Iptables string
 	// Timeout bounds each source (default 5s).
 	Timeout time.Duration
-	// OrphanGrace: younger k8sm containers are never orphans (0: the
-	// default OrphanGrace; negative: none).
+	// OrphanGrace: younger k8sm containers are never orphans (diag's
+	// --orphan-grace, default OrphanGrace; 0: none).
 	OrphanGrace time.Duration
 }
 

@@ -196,7 +196,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("  EXECUTOR\tCONTAINER\tPID\tUP\tAGENT\tSUBSCRIBED\tMEMORY\tCPU\tCGROUP\n")
 		for _, e := range r.Executors {
 			if !e.Alive {
-				p("  %s\t%s\t-\t-\t-\tdead\t-\t-\t%s\n", dash(e.ExecutorID), short(e.ContainerID), dash(e.Error))
+				state := "dead"
+				if e.Unresponsive {
+					state = "no answer"
+				}
+				p("  %s\t%s\t-\t-\t-\t%s\t-\t-\t%s\n", dash(e.ExecutorID), short(e.ContainerID), state, dash(e.Error))
 				continue
 			}
 			sub := "no"

@@ -83,9 +83,6 @@ Exit codes: 0 all OK, 1 a WARN or FAIL was shown, 2 diag itself failed.`,
 func runDiag(cmd *cobra.Command, o *diagOptions) error {
 	cfg := diag.Config{APIDir: o.nodeAPIDir, DockerEndpoint: o.dockerEndpoint, CgroupFS: o.cgroupFS, CgroupRoot: o.cgroupRoot,
 		Iptables: o.iptables, Timeout: o.timeout, OrphanGrace: o.orphanGrace}
-	if cfg.OrphanGrace == 0 {
-		cfg.OrphanGrace = -1 // the flag's 0 is "none"; the library's 0 is its default
-	}
 	r := diag.Evaluate(diag.Gather(cmd.Context(), cfg))
 	out := cmd.OutOrStdout()
 	var acts []diag.Action
