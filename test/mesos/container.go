@@ -128,16 +128,26 @@ func readProcs() []proc {
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 3 {
-			continue
+		if p, ok := parseStat(b); ok {
+			p.pid = pid
+			out = append(out, p)
 		}
-		ppid, _ := strconv.Atoi(f[1])
-		pgrp, _ := strconv.Atoi(f[2])
-		out = append(out, proc{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0]})
 	}
 	return out
+}
+
+// parseStat reads the state, ppid and pgrp of a /proc/<pid>[/task/<tid>]/stat
+// file, "pid (comm) state ppid pgrp ...". The command may hold spaces and
+// parentheses: the last ")" ends it.
+func parseStat(b []byte) (proc, bool) {
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 3 {
+		return proc{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	pgrp, _ := strconv.Atoi(f[2])
+	return proc{ppid: ppid, pgrp: pgrp, state: f[0]}, true
 }
 
 // groupMembers lists the live (not zombie) processes of group pgid.

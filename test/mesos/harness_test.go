@@ -177,12 +177,18 @@ func marshal(t *testing.T, m message) []byte {
 
 // processAlive tells whether pid still runs (a zombie counts as gone).
 func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s, ok := statState(fmt.Sprintf("/proc/%d/stat", pid))
+	return ok && s != "Z"
+}
+
+// statState is the state letter of a /proc/<pid>[/task/<tid>]/stat file.
+func statState(path string) (string, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return false
+		return "", false
 	}
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
+	p, ok := parseStat(b)
+	return p.state, ok
 }
 
 // processStopped reports whether every thread of pid is in the stopped
@@ -195,14 +201,7 @@ func processStopped(pid int) bool {
 		return false
 	}
 	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return false
-		}
-		// The state follows the parenthesised command, which may hold
-		// spaces and parentheses: the last ")" ends it.
-		i := strings.LastIndex(string(b), ") ")
-		if i < 0 || !strings.HasPrefix(string(b)[i+2:], "T") {
+		if s, ok := statState(p); !ok || s != "T" {
 			return false
 		}
 	}
