@@ -58,13 +58,9 @@ missing() {
 # busybox_rootfs DIR: Debian's static busybox with every applet linked in,
 # and the users and groups the specs and images expect.
 busybox_rootfs() {
-	local d=$1 a
-	mkdir -p "$d"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,root,home,proc,sys,dev,var/www}
-	chmod 1777 "$d/tmp"
-	cp /bin/busybox "$d/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$d/bin/$a"
-	done
+	local d=$1
+	busybox_tree "$d"
+	mkdir -p "$d"/{sbin,usr/bin,usr/sbin,usr/local/bin,etc,root,home,proc,sys,dev,var/www}
 	cat >"$d/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
@@ -94,16 +90,14 @@ image_tar() {
 import_all() {
 	local name=$1 tarname=$2
 	shift 2
-	local hash changes=() c h have
+	local hash h
 	hash=$( (sha256sum <"$TMP/$tarname.tar"; printf '%s\n' "$@") | sha256sum | cut -c1-16)
-	for c in "$@" "LABEL io.k8sm.test.hash=$hash"; do changes+=(--change "$c"); done
 	for h in "${HOSTS[@]}"; do
-		have=$("$DOCKER" -H "$h" image inspect -f '{{index .Config.Labels "io.k8sm.test.hash"}}' "$name" 2>/dev/null || true)
-		if [ "$have" = "$hash" ]; then
+		if image_hash_is "$h" "$name" "$hash"; then
 			log "image $name current on $h"
 			continue
 		fi
-		if ! "$DOCKER" -H "$h" import "${changes[@]}" "$TMP/$tarname.tar" "$name" >/dev/null; then
+		if ! import_labelled "$h" "$name" "$hash" "$TMP/$tarname.tar" "$@"; then
 			missing "$name" "docker import into $h failed"
 			continue
 		fi
@@ -163,10 +157,10 @@ EOF
 	import_all "$AGNHOST_PREV" agnhost "${changes[@]}"
 }
 
-build_pause() {
+build_pause_image() {
 	local d=$TMP/pause
 	mkdir -p "$d"
-	if ! (cd "$K8SM_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$d/pause" ./test/images/pause); then
+	if ! build_pause "$d"; then
 		missing "$PAUSE" "go build ./test/images/pause failed"
 		return
 	fi
@@ -236,7 +230,7 @@ main() {
 	build_busybox
 	build_nonroot
 	build_agnhost
-	build_pause
+	build_pause_image
 	build_nginx
 	build_nonewprivs
 	if [ -s "$MISSING" ]; then

@@ -141,6 +141,41 @@ go_build_tool() {
 	(cd "$dir" && GOFLAGS=-mod=mod go build -ldflags "$ldflags" -o "$out/" "$@")
 }
 
+# busybox_tree DIR: Debian's static busybox at DIR/bin/busybox with every
+# applet linked beside it, and a world-writable DIR/tmp: the base of the
+# bed's and the conformance harness's busybox-based images.
+busybox_tree() {
+	local d=$1 a
+	mkdir -p "$d/bin" "$d/tmp"
+	chmod 1777 "$d/tmp"
+	cp /bin/busybox "$d/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$d/bin/$a"
+	done
+}
+
+# build_pause DIR: the repo's static pause program at DIR/pause.
+build_pause() {
+	(cd "$K8SM_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$1/pause" ./test/images/pause)
+}
+
+# image_hash_is HOST NAME HASH: image NAME in the dockerd at HOST carries
+# the label io.k8sm.test.hash=HASH (it was imported from that content).
+image_hash_is() {
+	[ "$("$DOCKER" -H "$1" image inspect -f '{{index .Config.Labels "io.k8sm.test.hash"}}' "$2" 2>/dev/null || true)" = "$3" ]
+}
+
+# import_labelled HOST NAME HASH TAR CHANGE...: docker import TAR (a file,
+# or - for standard input) as NAME into the dockerd at HOST, with the
+# CHANGEs and the label io.k8sm.test.hash=HASH.
+import_labelled() {
+	local host=$1 name=$2 hash=$3 tar=$4 c
+	shift 4
+	local changes=()
+	for c in "$@" "LABEL io.k8sm.test.hash=$hash"; do changes+=(--change "$c"); done
+	"$DOCKER" -H "$host" import "${changes[@]}" "$tar" "$name" >/dev/null
+}
+
 # stamp_of FILE...: a short content hash of the files that define a build.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 

@@ -93,15 +93,11 @@ start_dockerd() {
 import_image() {
 	local name=$1 hash=$2 rootfs=$3
 	shift 3
-	local have
-	have=$("$DOCKER" -H "$DOCKER_HOST_URL" image inspect -f '{{index .Config.Labels "io.k8sm.test.hash"}}' "$name" 2>/dev/null || true)
-	if [ "$have" = "$hash" ]; then
+	if image_hash_is "$DOCKER_HOST_URL" "$name" "$hash"; then
 		log "image $name current"
 		return
 	fi
-	local changes=() c
-	for c in "$@" "LABEL io.k8sm.test.hash=$hash"; do changes+=(--change "$c"); done
-	tar -C "$rootfs" -c . | "$DOCKER" -H "$DOCKER_HOST_URL" import "${changes[@]}" - "$name" >/dev/null
+	tar -C "$rootfs" -c . | import_labelled "$DOCKER_HOST_URL" "$name" "$hash" - "$@"
 	log "image $name built"
 }
 
@@ -110,13 +106,8 @@ build_images() {
 	tmp=$(mktemp -d)
 	# busybox: Debian's static busybox with every applet linked in.
 	local bb=$tmp/busybox
-	mkdir -p "$bb"/{bin,etc,tmp,root,var/www,home,proc,sys,dev}
-	chmod 1777 "$bb/tmp"
-	cp /bin/busybox "$bb/bin/busybox"
-	local a
-	for a in $(/bin/busybox --list); do
-		[ "$a" = busybox ] || ln -s busybox "$bb/bin/$a"
-	done
+	busybox_tree "$bb"
+	mkdir -p "$bb"/{etc,root,var/www,home,proc,sys,dev}
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$bb/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$bb/etc/group"
 	local bbhash
@@ -126,7 +117,7 @@ build_images() {
 	# pause: the repo's static pause program, alone in the image.
 	local pz=$tmp/pause
 	mkdir -p "$pz"
-	(cd "$K8SM_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$pz/pause" ./test/images/pause)
+	build_pause "$pz"
 	import_image "$PAUSE_IMAGE" "$(stamp_of "$pz/pause")" "$pz" 'ENTRYPOINT ["/pause"]'
 	rm -rf "$tmp"
 }
