@@ -25,7 +25,10 @@ for n in $UP_NODES; do
 		log "removed network namespace $n"
 	fi
 	i=$(node_index "$n")
-	! ip link show "k8sm-v$i" >/dev/null 2>&1 || ip link delete "k8sm-v$i"
+	# Deleting the namespace removes the veth too, but asynchronously: the
+	# link may vanish between a check and a delete. Gone either way is done.
+	ip link delete "k8sm-v$i" 2>/dev/null || ! ip link show "k8sm-v$i" >/dev/null 2>&1 ||
+		die "cannot delete veth k8sm-v$i"
 done
 if ip link show "$UP_BRIDGE" >/dev/null 2>&1; then
 	ip link delete "$UP_BRIDGE"
