@@ -6,6 +6,8 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/k8sm/k8sm/podspec"
 )
 
 // Strategy says what a declared container port with hostPort 0 gets.
@@ -97,11 +99,27 @@ func (e *NoCapacityError) Error() string {
 		e.Pod, e.Needed, e.Free, e.Offered)
 }
 
-// portRef points at one declared container port of the pod copy.
-type portRef struct {
-	container string
-	port      *v1.ContainerPort
+// wildcards are the declared container ports of pod with hostPort 0, in
+// declaration order (init containers first), pointing into pod: the ports
+// Wildcard gives a host port.
+func wildcards(pod *v1.Pod) []*v1.ContainerPort {
+	var out []*v1.ContainerPort
+	for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			for j := range cs[i].Ports {
+				if cs[i].Ports[j].HostPort == 0 {
+					out = append(out, &cs[i].Ports[j])
+				}
+			}
+		}
+	}
+	return out
 }
+
+// Wildcards is the number of declared container ports of pod with
+// hostPort 0: how many host ports Wildcard takes beyond the declared ones
+// (podspec.HostPorts).
+func Wildcards(pod *v1.Pod) int { return len(wildcards(pod)) }
 
 // Assign picks the host ports of pod from offered. Declared hostPorts must be
 // offered and unique per protocol (the same number under TCP and UDP consumes
@@ -112,14 +130,6 @@ type portRef struct {
 func Assign(pod *v1.Pod, offered Set, strategy Strategy) (*Assignment, error) {
 	out := pod.DeepCopy()
 	name := out.Namespace + "/" + out.Name
-	var refs []portRef
-	for _, cs := range [][]v1.Container{out.Spec.InitContainers, out.Spec.Containers} {
-		for i := range cs {
-			for j := range cs[i].Ports {
-				refs = append(refs, portRef{cs[i].Name, &cs[i].Ports[j]})
-			}
-		}
-	}
 
 	type key struct {
 		port  int32
@@ -134,40 +144,30 @@ func Assign(pod *v1.Pod, offered Set, strategy Strategy) (*Assignment, error) {
 		}
 		return offeredText
 	}
-	for _, r := range refs {
-		hp := r.port.HostPort
-		if hp == 0 {
-			continue
-		}
-		k := key{hp, protocol(r.port)}
+	for _, hp := range podspec.HostPorts(out) {
+		k := key{hp.HostPort, hp.Protocol}
 		if seen[k] {
-			return nil, &DuplicateHostPortError{Pod: name, Container: r.container, HostPort: hp, Protocol: k.proto}
+			return nil, &DuplicateHostPortError{Pod: name, Container: hp.Container, HostPort: hp.HostPort, Protocol: hp.Protocol}
 		}
 		seen[k] = true
-		if hp < 0 || !offered.Contains(uint64(hp)) {
-			return nil, &NotOfferedError{Pod: name, Container: r.container, ContainerPort: r.port.ContainerPort,
-				HostPort: hp, Offered: offeredString()}
+		if hp.HostPort < 0 || !offered.Contains(uint64(hp.HostPort)) {
+			return nil, &NotOfferedError{Pod: name, Container: hp.Container, ContainerPort: hp.ContainerPort,
+				HostPort: hp.HostPort, Offered: offeredString()}
 		}
-		claimed = append(claimed, uint64(hp))
+		claimed = append(claimed, uint64(hp.HostPort))
 	}
 	claimed = sortedUnique(claimed)
 
 	if strategy == Wildcard {
-		var wild []portRef
-		for _, r := range refs {
-			if r.port.HostPort == 0 {
-				wild = append(wild, r)
-			}
-		}
-		if len(wild) > 0 {
+		if wild := wildcards(out); len(wild) > 0 {
 			free := offered.Subtract(mesos.NewRanges(claimed...)).Ranges()
 			if uint64(len(wild)) > free.Size() {
 				return nil, &NoCapacityError{Pod: name, Needed: len(wild), Free: free.Size(), Offered: offeredString()}
 			}
 			next := lowestFirst(free)
-			for _, r := range wild {
+			for _, cp := range wild {
 				p := next()
-				r.port.HostPort = int32(p)
+				cp.HostPort = int32(p)
 				claimed = append(claimed, p)
 			}
 			claimed = sortedUnique(claimed)
@@ -198,11 +198,4 @@ func lowestFirst(rs mesos.Ranges) func() uint64 {
 		}
 		return p
 	}
-}
-
-func protocol(p *v1.ContainerPort) v1.Protocol {
-	if p.Protocol == "" {
-		return v1.ProtocolTCP
-	}
-	return p.Protocol
 }

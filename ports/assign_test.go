@@ -174,6 +174,45 @@ func TestSetOps(t *testing.T) {
 	}
 }
 
+func TestFormatRanges(t *testing.T) {
+	for _, tc := range []struct {
+		rs   mesos.Ranges
+		want string
+	}{
+		{nil, "[]"},
+		{mesos.Ranges{rg(31010, 31010)}, "[31010]"},
+		{mesos.Ranges{rg(31000, 31005), rg(31010, 31010)}, "[31000-31005,31010]"},
+	} {
+		if got := FormatRanges(tc.rs); got != tc.want {
+			t.Errorf("FormatRanges(%v) = %q, want %q", tc.rs, got, tc.want)
+		}
+	}
+	if got := FormatRange(rg(31000, 32000)); got != "31000-32000" {
+		t.Errorf("FormatRange = %q", got)
+	}
+}
+
+// Wildcards counts what Assign gives a port with Wildcard, init
+// containers' ports included.
+func TestWildcardsIsWhatAssignFills(t *testing.T) {
+	p := pod([]int32{80, 0}, []int32{81, 31001}, []int32{53, 0, 1})
+	p.Spec.InitContainers = []v1.Container{{Name: "init", Ports: []v1.ContainerPort{{ContainerPort: 9}}}}
+	if n := Wildcards(p); n != 3 {
+		t.Fatalf("Wildcards = %d, want 3", n)
+	}
+	a, err := Assign(p, NewSet(rg(31000, 31010)), Wildcard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := Wildcards(a.Pod); n != 0 {
+		t.Fatalf("after Assign: %d ports without a host port", n)
+	}
+	if got := consumed(a.Resources); got.Size() != 4 || a.Pod.Spec.InitContainers[0].Ports[0].HostPort != 31000 {
+		t.Fatalf("consumed %s, init port %d; want 4 ports, the init container's the lowest",
+			FormatRanges(got), a.Pod.Spec.InitContainers[0].Ports[0].HostPort)
+	}
+}
+
 // difference agrees with mesos-go's Ranges.Remove, range by range.
 func TestDifferenceMatchesRemove(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))

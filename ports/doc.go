@@ -12,6 +12,10 @@
 //     for one protocol, is an error naming the pod, the port and the ranges.
 //   - With "wildcard", each hostPort 0 takes the lowest free offered port, so
 //     the same pod and offer always give the same assignment.
+//   - A pod's declared host ports are podspec.HostPorts (the one walk of
+//     them); Wildcards counts the ports "wildcard" adds.
+//   - FormatRanges (and FormatRange for one range) is the one formatting of
+//     port ranges: "[31000-31005,31010]".
 //
 // It is pure: no I/O, no clock. Imports: podspec only.
 package ports

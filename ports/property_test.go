@@ -9,6 +9,14 @@ import (
 	v1 "k8s.io/api/core/v1"
 )
 
+// protocol is the model's: TCP when the pod left it empty.
+func protocol(p *v1.ContainerPort) v1.Protocol {
+	if p.Protocol == "" {
+		return v1.ProtocolTCP
+	}
+	return p.Protocol
+}
+
 // checkAssignment holds Assign's result against a model of what it must do.
 func checkAssignment(t *testing.T, p *v1.Pod, offer Set, s Strategy, a *Assignment, err error) {
 	t.Helper()

@@ -147,16 +147,24 @@ func (s Set) take(ports []uint64) []mesos.Resource {
 // String formats the union like "[31000-31005,31010]", for messages.
 func (s Set) String() string { return FormatRanges(s.Ranges()) }
 
-// FormatRanges formats ranges like "[31000-31005,31010]".
+// FormatRanges formats ranges like "[31000-31005,31010]", each range as
+// FormatRange does. It is the one formatting of port ranges.
 func FormatRanges(rs mesos.Ranges) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
-		parts[i] = strconv.FormatUint(r.Begin, 10)
-		if r.End != r.Begin {
-			parts[i] += "-" + strconv.FormatUint(r.End, 10)
-		}
+		parts[i] = FormatRange(r)
 	}
 	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// FormatRange formats one range like "31000-31005", or "31010" when it is
+// one port.
+func FormatRange(r mesos.Value_Range) string {
+	s := strconv.FormatUint(r.Begin, 10)
+	if r.End != r.Begin {
+		s += "-" + strconv.FormatUint(r.End, 10)
+	}
+	return s
 }
 
 // sortedUnique sorts and de-duplicates ports in place.

@@ -8,7 +8,10 @@
 //   - placement.go is the pure core: Place(pods, slots, executor) decides
 //     launches, unplaced pods with an operator-readable reason, and
 //     declines. It never over-commits a slot (cpus, mem, host ports) and
-//     spreads pods of one controller over agents.
+//     spreads pods of one controller over agents. A task asks for exactly
+//     podspec.TaskResources of its pod (the sandbox allowance included)
+//     plus its host ports; the executor for its own resources plus
+//     staticpods.Sum. All the arithmetic is podspec's.
 //   - Scheduler (scheduler.go) owns all state in one goroutine (loop).
 //     Mesos events (mesos-go's scheduler controller, mesos.go), informer
 //     callbacks and results of API calls arrive as messages; Binding,

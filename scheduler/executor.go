@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -27,7 +26,8 @@ type ExecutorConfig struct {
 	// Env is given to the executor (NAME=value).
 	Env []string
 	// CPUs and MemBytes are the executor's own resources (DESIGN.md
-	// "Resources"); the static pods' are added.
+	// "Resources"); the static pods' (staticpods.Sum) are added. CPUs is
+	// rounded to a millicore, as Mesos does.
 	CPUs     float64
 	MemBytes int64
 	// StaticPods run on every executor; they are packed into
@@ -71,14 +71,14 @@ func NewExecutorInfo(cfg ExecutorConfig) (mesos.ExecutorInfo, Executor, error) {
 	h.Write(data)
 	id := "k8sm-" + hex.EncodeToString(h.Sum(nil))[:16]
 
-	scpus, smem := staticpods.Sum(cfg.StaticPods)
-	cpus := cfg.CPUs + scpus
+	smilli, smem := staticpods.Sum(cfg.StaticPods)
+	milli := podspec.MesosMilli(cfg.CPUs) + smilli
 	mem := cfg.MemBytes + smem
 	role := cfg.Role
 	if role == "*" {
 		role = ""
 	}
-	res := podspec.MesosResources(math.Round(cpus*1000)/1000, mem, nil, role)
+	res := podspec.MesosResources(milli, mem, nil, role)
 
 	var vars []mesos.Environment_Variable
 	for _, e := range env {
@@ -99,8 +99,6 @@ func NewExecutorInfo(cfg ExecutorConfig) (mesos.ExecutorInfo, Executor, error) {
 	if len(vars) > 0 {
 		info.Command.Environment = &mesos.Environment{Variables: vars}
 	}
-	ex := Executor{ID: id,
-		CPUMilli: int64(math.Ceil(cpus*1000 - 1e-6)),
-		MemMilli: int64(podspec.MemMB(mem)) * 1000}
+	ex := Executor{ID: id, CPUMilli: milli, MemMilli: podspec.MesosMilli(podspec.MemMB(mem))}
 	return info, ex, nil
 }

@@ -83,7 +83,7 @@ func NewSlot(offers []mesos.Offer, extraLabels map[string]string) (*Slot, error)
 		if r.GetType() != mesos.SCALAR {
 			continue
 		}
-		p := scalarPool{res: r, left: int64(math.Floor(r.GetScalar().GetValue()*1000 + 1e-6))}
+		p := scalarPool{res: r, left: podspec.MesosMilli(r.GetScalar().GetValue())}
 		switch r.GetName() {
 		case resources.NameCPUs.String():
 			s.cpus = append(s.cpus, p)
@@ -121,7 +121,7 @@ func take(ps []scalarPool, milli int64) []mesos.Resource {
 		ps[i].left -= n
 		milli -= n
 		r := ps[i].res
-		r.Scalar = &mesos.Value_Scalar{Value: float64(n) / 1000}
+		r.Scalar = &mesos.Value_Scalar{Value: podspec.MesosScalar(n)}
 		r.Ranges, r.Set = nil, nil
 		out = append(out, r)
 	}
@@ -144,6 +144,7 @@ type Pod struct {
 	// UID); "" for none.
 	Owner string
 
+	// cpuMilli and memMilli (1/1000 MB) are the task's resources.
 	cpuMilli, memMilli int64
 	fixed              []uint64 // declared host ports
 	wild               int      // container ports to get a host port
@@ -153,10 +154,12 @@ type Pod struct {
 	constrained bool
 }
 
-// NewPod computes what pod needs; pod must be validated and defaulted.
+// NewPod computes what pod needs; pod must be validated and defaulted. Its
+// task asks for exactly podspec.TaskResources (the sandbox allowance
+// included), the pod cgroup the executor makes for it.
 func NewPod(pod *v1.Pod, strategy ports.Strategy) *Pod {
-	cpus, mem := podspec.Resources(pod)
-	p := &Pod{Pod: pod, cpuMilli: int64(math.Ceil(cpus*1000 - 1e-6)), memMilli: int64(podspec.MemMB(mem)) * 1000,
+	milli, mem := podspec.TaskResources(pod)
+	p := &Pod{Pod: pod, cpuMilli: milli, memMilli: podspec.MesosMilli(podspec.MemMB(mem)),
 		affinity: nodeaffinity.GetRequiredNodeAffinity(pod)}
 	p.Owner = ownerOf(pod)
 	na := pod.Spec.Affinity
@@ -166,15 +169,7 @@ func NewPod(pod *v1.Pod, strategy ports.Strategy) *Pod {
 		p.fixed = append(p.fixed, uint64(hp.HostPort))
 	}
 	if strategy == ports.Wildcard {
-		for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-			for _, c := range cs {
-				for _, cp := range c.Ports {
-					if cp.HostPort == 0 {
-						p.wild++
-					}
-				}
-			}
-		}
+		p.wild = ports.Wildcards(pod)
 	}
 	return p
 }

@@ -76,9 +76,10 @@ func TestPlacePacksAndPaysForTheExecutorOnce(t *testing.T) {
 	if !plan.Launches[0].Executor || plan.Launches[1].Executor {
 		t.Fatalf("executor paid by %v/%v, want the first launch only", plan.Launches[0].Executor, plan.Launches[1].Executor)
 	}
-	cpus, mem, _ := podspec.FromMesos(plan.Launches[0].Resources)
-	if cpus != 0.5 || mem != 128<<20 {
-		t.Fatalf("task resources %v cpus %d bytes", cpus, mem)
+	// The pod's limits plus the sandbox allowance.
+	milli, mem, _ := podspec.FromMesos(plan.Launches[0].Resources)
+	if milli != 500 || mem != 128<<20+podspec.SandboxMemoryBytes {
+		t.Fatalf("task resources %dm cpus %d bytes, want 500m and %d", milli, mem, 128<<20+podspec.SandboxMemoryBytes)
 	}
 	if r := plan.Unplaced[0].Reason; !strings.Contains(r, "too few cpus (pod needs 0.500, most free 0.000)") {
 		t.Fatalf("reason %q", r)
@@ -95,7 +96,7 @@ func TestPlaceReasons(t *testing.T) {
 		{"too big", testPod("big", "8", "64Mi"), []mesos.Offer{offer("o1", "a1", 4, 4096, 0, 0, "")},
 			"0/1 Mesos agents fit: 1 have too few cpus (pod needs 8.000, most free 3.750)"},
 		{"too much mem", testPod("fat", "1", "8Gi"), []mesos.Offer{offer("o1", "a1", 4, 4096, 0, 0, "")},
-			"1 have too little mem (pod needs 8192 MB, most free 4032 MB)"},
+			"1 have too little mem (pod needs 8208 MB, most free 4032 MB)"},
 		{"port not offered", testPod("web", "100m", "64Mi", 8080), []mesos.Offer{offer("o1", "a1", 4, 4096, 31000, 32000, "")},
 			"1 do not offer host port 8080 (offered ranges: [31000-32000])"},
 		{"selector", func() *v1.Pod {
@@ -222,10 +223,10 @@ func TestPlaceProperties(t *testing.T) {
 		portsUsed := map[string]map[uint64]bool{}
 		for _, l := range plan.Launches {
 			a := l.Slot.AgentID
-			cpus, mem, rs := podspec.FromMesos(l.Resources)
+			milli, mem, rs := podspec.FromMesos(l.Resources)
 			u := used[a]
-			u.cpu += int64(cpus*1000 + 0.5)
-			u.mem += int64(float64(mem)/podspec.MiB) * 1000
+			u.cpu += milli
+			u.mem += mem / podspec.MiB * 1000
 			if l.Executor {
 				u.cpu += testEx.CPUMilli
 				u.mem += testEx.MemMilli

@@ -12,6 +12,8 @@
 //     group- or world-writable directory is refused.
 //   - A pod without a UID gets one derived from its file name, document
 //     index and content: the same file gives the same pod on every node.
+//   - Sum is the sum of the pods' podspec.TaskResources, in millicores and
+//     bytes: the pod cgroups the executor makes for them fit it exactly.
 //
 // Imports: podspec only.
 package staticpods

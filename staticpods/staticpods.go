@@ -302,13 +302,15 @@ func Unpack(data []byte) ([]*v1.Pod, error) {
 	return pods, nil
 }
 
-// Sum is the resources the static pods add to the executor's own.
-func Sum(pods []*v1.Pod) (cpus float64, memBytes int64) {
-	var milli int64
+// Sum is the resources the static pods add to the executor's own: the sum
+// of their podspec.TaskResources (each pod's limits plus the sandbox
+// allowance), since the executor gives each static pod a pod cgroup of
+// exactly that inside its own.
+func Sum(pods []*v1.Pod) (milliCPU, memBytes int64) {
 	for _, p := range pods {
-		c, m := podspec.Resources(p)
-		milli += int64(c*1000 + 0.5)
+		c, m := podspec.TaskResources(p)
+		milliCPU += c
 		memBytes += m
 	}
-	return float64(milli) / 1000, memBytes
+	return milliCPU, memBytes
 }

@@ -100,9 +100,11 @@ func TestLoadGood(t *testing.T) {
 	if again.Pods[1].UID != logger.UID {
 		t.Error("UID not deterministic")
 	}
-	// 100m+250m+50m cpu; 32+64+40 MiB.
-	if cpus, mem := Sum(res.Pods); cpus != 0.4 || mem != 136*podspec.MiB {
-		t.Errorf("Sum = %v cpus, %d bytes; want 0.4, %d", cpus, mem, 136*podspec.MiB)
+	// 100m+250m+50m cpu; 32+64+40 MiB, plus the sandbox allowance of
+	// each of the 3 pods.
+	wantMem := 136*podspec.MiB + 3*podspec.SandboxMemoryBytes
+	if milli, mem := Sum(res.Pods); milli != 400 || mem != int64(wantMem) {
+		t.Errorf("Sum = %dm, %d bytes; want 400m, %d", milli, mem, wantMem)
 	}
 }
 

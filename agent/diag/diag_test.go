@@ -18,8 +18,9 @@ import (
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	"k8s.io/utils/ptr"
 
-	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/proxy"
 )
 
@@ -35,7 +36,7 @@ func fixture() Inputs {
 	started := metav1.NewTime(now.Add(-90 * time.Minute))
 	web := v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: "11111111-2222-3333-4444-555555555555",
-			Annotations: map[string]string{executor.TaskIDAnnotation: "pod.1111"}},
+			Annotations: map[string]string{podspec.TaskIDAnnotation: "pod.1111"}},
 		Spec: v1.PodSpec{Containers: []v1.Container{
 			{Name: "web", Ports: []v1.ContainerPort{{ContainerPort: 8080, HostPort: 31005}}},
 			{Name: "sidecar"},
@@ -50,7 +51,7 @@ func fixture() Inputs {
 		Now: now, OrphanGrace: OrphanGrace, CgroupRoot: "mesos", APIDir: "/run/k8sm/executors", DockerEndpoint: "unix:///var/run/docker.sock", DockerDriver: "cgroupfs",
 		APIs: []API{
 			{Socket: "/run/k8sm/executors/c-live.sock", CPU: 0.25,
-				Info: executor.Info{PID: 4242, StartedAt: now.Add(-2 * time.Hour), FrameworkID: "fw-1", ExecutorID: "k8sm-abc", ContainerID: "c-live",
+				Info: nodeapi.Info{PID: 4242, StartedAt: now.Add(-2 * time.Hour), FrameworkID: "fw-1", ExecutorID: "k8sm-abc", ContainerID: "c-live",
 					AgentEndpoint: "10.0.0.5:5051", Subscribed: true, Cgroup: "/mesos/c-live", MemoryLimitBytes: 64 << 20, MemoryUsageBytes: 60 << 20,
 					CPUs: 1.5, PortRanges: []string{"31000-32000"}},
 				Pods:    []v1.Pod{web},

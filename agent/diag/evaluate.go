@@ -12,9 +12,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/proxy"
 )
 
@@ -23,7 +24,7 @@ type API struct {
 	Socket string
 	// Err: the socket did not answer (the executor is gone).
 	Err     error
-	Info    executor.Info
+	Info    nodeapi.Info
 	Pods    []v1.Pod
 	Summary *stats.Summary
 	Proxy   *proxy.Status // nil: no proxy in this executor
@@ -261,15 +262,13 @@ func hasContainerOfPod(cs []DockerContainer, uid string) bool {
 // podOf summarizes one pod of the node API.
 func podOf(p v1.Pod, containerID string, u *stats.PodStats) Pod {
 	pd := Pod{Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), ContainerID: containerID, Phase: string(p.Status.Phase),
-		Containers: []Container{}, TaskID: dash(p.Annotations[executor.TaskIDAnnotation])}
+		Containers: []Container{}, TaskID: dash(p.Annotations[podspec.TaskIDAnnotation])}
 	if p.Status.StartTime != nil {
 		pd.StartedAt = p.Status.StartTime.Time
 	}
-	for _, c := range p.Spec.Containers {
-		for _, port := range c.Ports {
-			if port.HostPort > 0 {
-				pd.HostPorts = append(pd.HostPorts, port.HostPort)
-			}
+	for _, hp := range podspec.HostPorts(&p) {
+		if !hp.Init && hp.HostPort > 0 {
+			pd.HostPorts = append(pd.HostPorts, hp.HostPort)
 		}
 	}
 	ready := 0

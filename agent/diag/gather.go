@@ -20,7 +20,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/proxy"
 )
@@ -133,7 +133,7 @@ func gatherAPIs(ctx context.Context, cfg Config) ([]API, error) {
 		if a.Err != nil {
 			continue
 		}
-		var again executor.Info
+		var again nodeapi.Info
 		if _, err := getJSON(ctx, unixClient(a.Socket, cfg.timeout()), "/executor", &again); err == nil && again.CPUUsageNanos >= a.Info.CPUUsageNanos {
 			a.CPU = float64(again.CPUUsageNanos-a.Info.CPUUsageNanos) / float64(time.Since(read[i]).Nanoseconds())
 		}

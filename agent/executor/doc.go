@@ -7,7 +7,10 @@
 //
 //   - One goroutine (Run) owns all state. The subscription's events, pod
 //     status reports (Report, which never blocks and coalesces per pod),
-//     pod endings and timers all arrive as messages on its queues.
+//     the ends of UPDATE calls, pod endings and timers all arrive as
+//     messages on its queues. It publishes what the node API reads (Pods,
+//     Info: package agent/nodeapi's Source) under one lock. It never waits
+//     for the agent.
 //   - LAUNCH: the task data is decoded, defaulted and validated by podspec;
 //     bad data or a policy refusal is TASK_FAILED with REASON_TASK_INVALID
 //     and a message naming the field, and the executor serves on.
@@ -20,8 +23,11 @@
 //     TASK_KILLED once it is gone.
 //   - Every update has a fresh RFC 4122 UUID and the PodStatus JSON as
 //     data, and stays in the Book until the agent's ACKNOWLEDGED; a new
-//     SUBSCRIBE lists every unacknowledged task and update. A failed send
-//     breaks the subscription so that the next SUBSCRIBE carries it.
+//     SUBSCRIBE lists every unacknowledged task and update. The Book feeds
+//     the sender: UPDATE calls go out on their own goroutines, at most 16
+//     at once, one at a time per task in the order made, SHUTDOWN's
+//     TASK_KILLED included. A failed call breaks the subscription so that
+//     the next SUBSCRIBE carries it and everything after it.
 //   - A broken connection: with checkpointing, re-subscribe with backoff
 //     capped at MESOS_SUBSCRIPTION_BACKOFF_MAX until MESOS_RECOVERY_TIMEOUT,
 //     pods running meanwhile; after that, or without checkpointing, stop
@@ -41,17 +47,10 @@
 //     their status goes to Node.PodStatus and Node.MirrorPod makes their
 //     mirror pods; one that cannot run is logged and skipped.
 //
-// NodeAPI serves /healthz, /pods (a v1 PodList with status, from a view
-// the loop publishes, static pods included), /stats/summary (kubelet
-// stats/v1alpha1 from Node.Stats: the executor's Mesos container as the
-// node, pod and container cgroups), /containerLogs/{ns}/{pod}/{container}
-// (Node.Logs) and /metrics (NewMetrics); the caller puts it on the
-// executor's root-only unix socket and, behind RequireToken (401 without
-// the bearer token), on TCP.
-//
 // The node side (Docker, cgroups, the pod manager) is started by the
 // caller's StartNode at the first SUBSCRIBED, when the Mesos container id
 // that the ownership labels carry is known.
 //
-// Imports: agent/pods, cgroups, podspec, staticpods. Never scheduler.
+// Imports: agent/nodeapi (its types only), agent/pods, cgroups, podspec,
+// staticpods. Never scheduler.
 package executor

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +22,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/cgroups"
 	"github.com/k8sm/k8sm/podspec"
@@ -67,23 +66,7 @@ type Node struct {
 	// MirrorPod, when set, is told of each static pod the executor runs
 	// (the API server reporter makes its mirror pod); it must not block.
 	MirrorPod func(pod *v1.Pod)
-	// Stats, when set, serves the node API's /stats/summary.
-	Stats CgroupStats
-	// Logs, when set, serves the node API's /containerLogs.
-	Logs ContainerLogs
-	// CgroupPath is the executor's Mesos container cgroup (for /executor).
-	CgroupPath string
 }
-
-// CgroupStats reads the usage of a cgroup below the executor's Mesos
-// container cgroup: rel "" is that container (the executor and its pods),
-// "<pod uid>" a pod's cgroup, "<pod uid>/<docker id>" one container's.
-type CgroupStats func(rel string) (cgroups.Stats, error)
-
-// ContainerLogs streams a container's output (pods.Manager.Logs): the last
-// tail lines ("" for all) and, with follow, what comes after until ctx
-// ends.
-type ContainerLogs func(ctx context.Context, podUID, container, tail string, follow bool) (io.ReadCloser, error)
 
 // StartNode brings the node side up once the executor knows its identity
 // (at the first SUBSCRIBED): the Docker runtime, the pod cgroups below the
@@ -105,9 +88,6 @@ type Config struct {
 	LaunchGracePeriod time.Duration
 	// SuicideTimeout: with no live task for this long the executor exits.
 	SuicideTimeout time.Duration
-	// PodOverheadBytes is added to a pod's memory for its sandbox (the
-	// pause container) in the pod cgroup's limit. Default 16 MiB.
-	PodOverheadBytes int64
 	// CallTimeout bounds each call to the agent (default 5s).
 	CallTimeout time.Duration
 	// Metrics, when set, are kept up to date (see NewMetrics).
@@ -137,37 +117,40 @@ type Executor struct {
 	backoff   time.Duration
 	idleSince time.Time
 
-	events chan streamMsg
-	msgs   chan any
-	quit   chan struct{} // closed when Run returns
-
-	reportMu sync.Mutex
-	reports  map[string]report
-	poke     chan struct{}
+	subCtx context.Context // the subscription's: its UPDATE calls end with it
+	resub  <-chan time.Time
+	// sending counts UPDATE calls under way (at most maxInFlight).
+	sending int
 
 	podStatus func(*v1.Pod, v1.PodStatus)
-
-	viewMu    sync.RWMutex
-	view      map[string]PodView // by task id: what the node API shows
-	stats     CgroupStats
-	logs      ContainerLogs
-	nodeName  string
-	startedAt time.Time
-
-	// static are the static pods by uid (the loop's).
+	// static are the static pods by uid.
 	static    map[string]*v1.Pod
 	mirrorPod func(*v1.Pod)
 
-	samplesMu sync.Mutex
-	samples   map[string]cpuSample // by cgroup rel path: the last CPU reading
+	// The loop's inboxes.
+	events chan streamMsg
+	msgs   chan any
+	sent   chan sendResult
+	quit   chan struct{} // closed when Run returns
 
-	online     atomic.Bool // connected to the agent now (the node API's view)
-	cgroupPath string      // the executor's Mesos container cgroup (viewMu)
+	reportMu sync.Mutex // the one inbox written outside the loop
+	reports  map[string]report
+	poke     chan struct{}
 
-	infoMu  sync.RWMutex
-	infoID  Identity        // e.id, for Info
-	infoRes mesos.Resources // the live tasks' resources, for Info
+	// The loop's outbox: what the node API reads (Pods, Info).
+	viewMu sync.RWMutex
+	view   map[string]nodeapi.PodView // by task id
+	info   nodeapi.Info
+
+	// testStep, when set (tests), is called by the loop after each step
+	// while no update waits to be sent or is in flight.
+	testStep func(steps)
+	steps    steps
 }
+
+// steps counts what the loop has handled: agent events, pod reports and
+// its own messages (pod endings, timers).
+type steps struct{ events, reports, msgs int }
 
 type task struct {
 	info    mesos.TaskInfo
@@ -195,6 +178,20 @@ type streamMsg struct {
 	err error // the stream ended
 }
 
+// sendResult is the end of one UPDATE call.
+type sendResult struct {
+	gen    int
+	taskID string
+	uuid   []byte
+	err    error
+}
+
+// maxInFlight bounds the UPDATE calls under way at once: a SHUTDOWN's
+// TASK_KILLED of 50 tasks took 1.6 s one after another on a loaded 2-core
+// machine, and the agent's kill at the end of the grace period does not
+// wait.
+const maxInFlight = 16
+
 type (
 	podGone       struct{ taskID string }
 	launchTimeout struct{ taskID string }
@@ -220,9 +217,6 @@ func New(cfg Config, start StartNode, log *slog.Logger) (*Executor, error) {
 	if cfg.SuicideTimeout <= 0 {
 		cfg.SuicideTimeout = 20 * time.Minute
 	}
-	if cfg.PodOverheadBytes <= 0 {
-		cfg.PodOverheadBytes = 16 << 20
-	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}
@@ -238,28 +232,36 @@ func New(cfg Config, start StartNode, log *slog.Logger) (*Executor, error) {
 		opts = append(opts, httpcli.DefaultHeader("Authorization", "Bearer "+cfg.AuthToken))
 	}
 	h := httpcli.New(opts...)
+	// The subscription gets a connection of its own (mesos-go's
+	// example-executor; MESOS.md gotcha 12).
+	return newExecutor(cfg, start, log, httpexec.NewSender(h.Send), httpexec.NewSender(h.Send, httpcli.Close(true))), nil
+}
+
+// newExecutor makes an executor that calls the agent through cli and
+// subscribes through subscriber (tests: a fake agent).
+func newExecutor(cfg Config, start StartNode, log *slog.Logger, cli, subscriber calls.Sender) *Executor {
+	m := cfg.Mesos
 	callOpts := executor.CallOptions{calls.Framework(m.FrameworkID), calls.Executor(m.ExecutorID)}
 	return &Executor{
-		cfg:   cfg,
-		start: start,
-		log:   log.With("framework", m.FrameworkID, "executor", m.ExecutorID),
-		cli:   calls.SenderWith(httpexec.NewSender(h.Send), callOpts...),
-		// The subscription gets a connection of its own (mesos-go's
-		// example-executor; MESOS.md gotcha 12).
-		subscriber: calls.SenderWith(httpexec.NewSender(h.Send, httpcli.Close(true)), callOpts...),
+		cfg:        cfg,
+		start:      start,
+		log:        log.With("framework", m.FrameworkID, "executor", m.ExecutorID),
+		cli:        calls.SenderWith(cli, callOpts...),
+		subscriber: calls.SenderWith(subscriber, callOpts...),
 		book:       NewBook(),
 		tasks:      map[string]*task{},
 		byUID:      map[string]*task{},
+		static:     map[string]*v1.Pod{},
 		events:     make(chan streamMsg, 64),
 		msgs:       make(chan any, 64),
+		sent:       make(chan sendResult, maxInFlight),
 		quit:       make(chan struct{}),
 		reports:    map[string]report{},
 		poke:       make(chan struct{}, 1),
-		view:       map[string]PodView{},
-		static:     map[string]*v1.Pod{},
-		samples:    map[string]cpuSample{},
-		startedAt:  time.Now(),
-	}, nil
+		view:       map[string]nodeapi.PodView{},
+		info: nodeapi.Info{FrameworkID: m.FrameworkID, ExecutorID: m.ExecutorID,
+			AgentEndpoint: m.AgentEndpoint, Checkpoint: m.Checkpoint},
+	}
 }
 
 // Report is the pod manager's status callback: it records the newest
@@ -290,46 +292,33 @@ func (e *Executor) Run(ctx context.Context) error {
 	e.connect(ctx)
 	suicide := time.NewTimer(e.cfg.SuicideTimeout)
 	defer suicide.Stop()
-	var resub <-chan time.Time
 	for {
+		var err error
 		select {
 		case m := <-e.events:
 			if m.gen != e.gen {
 				continue
 			}
+			e.steps.events++
 			if m.ev == nil {
-				e.connected = false
-				e.online.Store(false)
-				e.lostAt = time.Now()
-				if !e.cfg.Mesos.Checkpoint {
-					// docs/executor-http-api.md "Disconnections": without
-					// checkpointing the executor exits gracefully.
-					e.log.Warn("connection to the agent lost and the framework does not checkpoint: stopping all pods", "err", m.err)
-					e.stopAll(false)
-					return fmt.Errorf("agent connection lost: %w", m.err)
-				}
-				e.backoff = min(max(2*e.backoff, 100*time.Millisecond), e.backoffMax())
-				e.log.Warn("connection to the agent lost; re-subscribing", "err", m.err, "in", e.backoff)
-				resub = time.After(e.backoff)
-				continue
+				err = e.lost(m.err)
+			} else {
+				err = e.handle(ctx, m.ev)
 			}
-			if err := e.handle(ctx, m.ev); err != nil {
-				if errors.Is(err, errShutdown) {
-					return nil
-				}
-				return err
-			}
-		case <-resub:
-			resub = nil
+		case <-e.resub:
+			e.resub = nil
 			if gone := time.Since(e.lostAt); gone > e.cfg.Mesos.RecoveryTimeout {
 				e.log.Error("agent gone past the recovery timeout: stopping all pods", "gone", gone, "recovery_timeout", e.cfg.Mesos.RecoveryTimeout)
 				e.stopAll(false)
 				return fmt.Errorf("agent unreachable for %s (MESOS_RECOVERY_TIMEOUT %s)", gone.Round(time.Second), e.cfg.Mesos.RecoveryTimeout)
 			}
 			e.connect(ctx)
+		case r := <-e.sent:
+			err = e.sendDone(r)
 		case <-e.poke:
 			e.drainReports()
 		case m := <-e.msgs:
+			e.steps.msgs++
 			e.message(m)
 		case <-suicide.C:
 			if e.live() == 0 && time.Since(e.idleSince) >= e.cfg.SuicideTimeout {
@@ -340,7 +329,36 @@ func (e *Executor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if errors.Is(err, errShutdown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.testStep != nil && e.sending == 0 && (!e.connected || e.book.Queued() == 0) {
+			e.testStep(e.steps)
+		}
 	}
+}
+
+// lost handles a broken subscription: its stream ended, the agent sent
+// ERROR, or an UPDATE call failed. With checkpointing the executor
+// re-subscribes after a backoff, its pods running meanwhile; without, it
+// stops every pod and ends (docs/executor-http-api.md "Disconnections").
+func (e *Executor) lost(why error) error {
+	e.cancelSub()
+	e.gen++ // what the old subscription still delivers is stale
+	e.setConnected(false)
+	e.lostAt = time.Now()
+	if !e.cfg.Mesos.Checkpoint {
+		e.log.Warn("connection to the agent lost and the framework does not checkpoint: stopping all pods", "err", why)
+		e.stopAll(false)
+		return fmt.Errorf("agent connection lost: %w", why)
+	}
+	e.backoff = min(max(2*e.backoff, 100*time.Millisecond), e.backoffMax())
+	e.log.Warn("connection to the agent lost; re-subscribing", "err", why, "in", e.backoff)
+	e.resub = time.After(e.backoff)
+	return nil
 }
 
 // send queues a message for the loop; dropped once Run has returned.
@@ -367,7 +385,7 @@ func (e *Executor) connect(ctx context.Context) {
 	e.gen++
 	gen := e.gen
 	sctx, cancel := context.WithCancel(ctx)
-	e.cancelSub = cancel
+	e.cancelSub, e.subCtx = cancel, sctx
 	tasks, updates := e.book.Unacknowledged()
 	call := calls.Subscribe(tasks, updates)
 	go func() {
@@ -432,8 +450,7 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 		return errShutdown
 	case executor.Event_ERROR:
 		// Legacy; the recommended reaction is to re-subscribe.
-		e.log.Warn("ERROR event from the agent; re-subscribing", "message", ev.Error.Message)
-		e.cancelSub()
+		return e.lost(fmt.Errorf("ERROR event from the agent: %s", ev.Error.Message))
 	case executor.Event_HEARTBEAT:
 	default:
 		e.log.Warn("unknown event ignored", "type", ev.Type)
@@ -442,10 +459,11 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 }
 
 func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed) error {
-	e.connected, e.backoff = true, 0
-	e.online.Store(true)
+	e.backoff = 0
+	e.setConnected(true)
 	if e.pods != nil {
 		e.log.Info("re-subscribed to the agent", "pending_updates", e.book.Pending())
+		e.pump() // what was made since the SUBSCRIBE call
 		return nil
 	}
 	e.id = Identity{
@@ -454,17 +472,14 @@ func (e *Executor) subscribed(ctx context.Context, s *executor.Event_Subscribed)
 		Agent: s.AgentInfo, Executor: s.ExecutorInfo,
 	}
 	e.log = e.log.With("container", e.id.ContainerID)
-	e.infoMu.Lock()
-	e.infoID = e.id
-	e.infoMu.Unlock()
+	e.publishIdentity()
+	e.publishResources()
 	node, err := e.start(ctx, e.id, e.Report)
 	if err != nil {
 		return fmt.Errorf("start the node side: %w", err)
 	}
 	e.pods, e.podStatus, e.mirrorPod = node.Pods, node.PodStatus, node.MirrorPod
-	e.viewMu.Lock()
-	e.stats, e.logs, e.nodeName, e.cgroupPath = node.Stats, node.Logs, s.AgentInfo.Hostname, node.CgroupPath
-	e.viewMu.Unlock()
+	e.pump()
 	e.log.Info("subscribed to the agent", "agent", e.id.AgentID, "hostname", s.AgentInfo.Hostname)
 	e.startStaticPods(s.ExecutorInfo.Data)
 	return nil
@@ -516,11 +531,11 @@ func (e *Executor) startStaticPods(data []byte) {
 // pods are not Mesos tasks.
 func StaticTaskID(pod *v1.Pod) string { return "static." + string(pod.UID) }
 
-// limits are a pod cgroup's: the pod's summed limits plus the sandbox.
+// limits are a pod cgroup's: the task's resources (podspec.TaskResources,
+// what the scheduler asked Mesos for: the pod's sums and the sandbox).
 func (e *Executor) limits(pod *v1.Pod) cgroups.Limits {
-	cpus, mem := podspec.Resources(pod)
-	milli := int64(cpus * 1000)
-	return cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem + e.cfg.PodOverheadBytes}
+	milli, mem := podspec.TaskResources(pod)
+	return cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem}
 }
 
 // launch accepts a task whose data is a pod (shared/DESIGN.md "Task data").
@@ -568,8 +583,11 @@ func (e *Executor) launch(info mesos.TaskInfo) {
 	t.timer = time.AfterFunc(e.cfg.LaunchGracePeriod, func() { e.send(launchTimeout{id}) })
 	done := e.pods.Done(t.uid)
 	go func() {
-		<-done
-		e.send(podGone{id})
+		select {
+		case <-done:
+			e.send(podGone{id})
+		case <-e.quit:
+		}
 	}()
 	log.Info("pod accepted")
 }
@@ -650,6 +668,7 @@ func (e *Executor) drainReports() {
 	rs := e.reports
 	e.reports = map[string]report{}
 	e.reportMu.Unlock()
+	e.steps.reports += len(rs)
 	for uid, r := range rs {
 		if pod := e.static[uid]; pod != nil {
 			e.publishStatic(pod, r)
@@ -676,24 +695,51 @@ func (e *Executor) drainReports() {
 }
 
 // update makes a status update with a fresh UUID and the pod status as
-// data, books it until ACKNOWLEDGED, and sends it when connected. A send
-// that fails breaks the subscription: the next SUBSCRIBE carries it.
+// data, books it until ACKNOWLEDGED, and moves t to state; the sender
+// sends it (pump) when connected.
 func (e *Executor) update(t *task, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
-	call := e.makeUpdate(t, state, reason, msg)
+	e.makeUpdate(t, state, reason, msg)
+	e.pump()
+}
+
+// pump starts the UPDATE calls the book has ready, each on its own
+// goroutine: the loop never waits for the agent. The ends come back as
+// sendResults (sendDone).
+func (e *Executor) pump() {
 	if !e.connected {
-		return
+		return // the next SUBSCRIBE carries them
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.CallTimeout)
-	defer cancel()
-	if err := e.sendUpdate(ctx, call); err != nil {
-		e.log.Warn("UPDATE failed; re-subscribing to resend it", "task", t.info.TaskID.Value, "err", err)
-		e.cancelSub()
+	for _, u := range e.book.Next(maxInFlight - e.sending) {
+		e.sending++
+		call := calls.Update(u.Status)
+		gen, ctx := e.gen, e.subCtx
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+			defer cancel()
+			r := sendResult{gen: gen, taskID: u.Status.TaskID.Value, uuid: u.Status.UUID, err: e.sendUpdate(cctx, call)}
+			select {
+			case e.sent <- r:
+			case <-e.quit:
+			}
+		}()
 	}
 }
 
+// sendDone takes the end of an UPDATE call. A failed one breaks the
+// subscription: the next SUBSCRIBE carries it and every later update.
+func (e *Executor) sendDone(r sendResult) error {
+	e.sending--
+	e.book.Sent(r.taskID, r.uuid)
+	if r.err != nil && r.gen == e.gen && e.connected {
+		return e.lost(fmt.Errorf("UPDATE of task %s: %w", r.taskID, r.err))
+	}
+	e.pump()
+	return nil
+}
+
 // makeUpdate books a new status update of t (fresh UUID, the pod status as
-// data) and moves t to state; the caller sends it.
-func (e *Executor) makeUpdate(t *task, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) *executor.Call {
+// data) and moves t to state.
+func (e *Executor) makeUpdate(t *task, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
 	data, _ := json.Marshal(t.status) // a PodStatus always marshals
 	u := uuid.New()
 	now := float64(time.Now().UnixNano()) / 1e9
@@ -705,13 +751,11 @@ func (e *Executor) makeUpdate(t *task, state mesos.TaskState, reason *mesos.Task
 	if msg != "" {
 		st.Message = &msg
 	}
-	call := calls.Update(st)
-	e.book.Made(*call.Update)
+	e.book.Made(executor.Call_Update{Status: st})
 	t.state = state
 	e.countStates()
 	e.publish(t)
 	e.log.Info("task update", "task", t.info.TaskID.Value, "state", state, "message", msg)
-	return call
 }
 
 // sendUpdate sends one UPDATE call. It is safe to call concurrently: it
@@ -772,12 +816,15 @@ func (e *Executor) stopAll(report bool) {
 	// The TASK_KILLED updates go out while Docker's removals go on: under
 	// load the agent may take its time with 50 UPDATE calls, and neither
 	// may hold up the other past the cleanup point.
-	sent := func() {}
 	if report {
-		sent = e.reportKilled(start.Add(cleanup))
+		e.reportKilled()
 	}
-	defer sent()
-	if errors.Is(err, pods.ErrNotRemoved) {
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if !errors.Is(err, pods.ErrNotRemoved) {
+			return
+		}
 		// The processes are gone; what is left is Docker's bookkeeping.
 		// Keep at it until just before the agent's kill.
 		cctx, ccancel := context.WithDeadline(context.Background(), start.Add(cleanup))
@@ -787,14 +834,14 @@ func (e *Executor) stopAll(report bool) {
 		} else {
 			e.log.Info("every container removed", "took", time.Since(start))
 		}
-	}
+	}()
+	e.flush(start.Add(cleanup))
+	<-drained
 }
 
-// reportKilled makes TASK_KILLED for every live task (SHUTDOWN) and sends
-// them in parallel until deadline; the func it returns waits for the sends
-// and, when one failed, breaks the subscription (on the caller's
-// goroutine, which owns it).
-func (e *Executor) reportKilled(deadline time.Time) (wait func()) {
+// reportKilled makes TASK_KILLED for every live task (SHUTDOWN); they go
+// out through the sender like every update.
+func (e *Executor) reportKilled() {
 	ids := make([]string, 0, len(e.tasks))
 	for id, t := range e.tasks {
 		if !terminal(t.state) {
@@ -802,44 +849,29 @@ func (e *Executor) reportKilled(deadline time.Time) (wait func()) {
 		}
 	}
 	sort.Strings(ids)
-	updates := make([]*executor.Call, 0, len(ids))
 	for _, id := range ids {
-		updates = append(updates, e.makeUpdate(e.tasks[id], mesos.TASK_KILLED, nil, "executor shutdown"))
-	}
-	if !e.connected || len(updates) == 0 {
-		return func() {}
-	}
-	// In parallel: the agent's kill at the end of the grace period does
-	// not wait, and one UPDATE after another took 1.6 s for 50 tasks on a
-	// loaded 2-core machine. Each task has one update here, so no task's
-	// updates can overtake each other.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	var failed atomic.Int32
-	var wg sync.WaitGroup
-	work := make(chan *executor.Call, len(updates))
-	for _, c := range updates {
-		work <- c
-	}
-	close(work)
-	for range min(len(updates), killedSenders) {
-		wg.Go(func() {
-			for c := range work {
-				if err := e.sendUpdate(ctx, c); err != nil {
-					failed.Add(1)
-					e.log.Warn("UPDATE failed", "task", c.Update.Status.TaskID.Value, "err", err)
-				}
-			}
-		})
-	}
-	return func() {
-		wg.Wait()
-		cancel()
-		if failed.Load() > 0 {
-			e.cancelSub()
-		}
+		e.update(e.tasks[id], mesos.TASK_KILLED, nil, "executor shutdown")
 	}
 }
 
-// killedSenders is how many TASK_KILLED updates of a SHUTDOWN are in
-// flight at once.
-const killedSenders = 16
+// flush runs the sender until every update is sent or the deadline: the
+// last thing the executor does before it ends. A failed call is logged;
+// there is no next subscription to carry it.
+func (e *Executor) flush(deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for e.sending > 0 || (e.connected && e.book.Queued() > 0) {
+		select {
+		case r := <-e.sent:
+			e.sending--
+			e.book.Sent(r.taskID, r.uuid)
+			if r.err != nil {
+				e.log.Warn("UPDATE failed", "task", r.taskID, "err", r.err)
+			}
+			e.pump()
+		case <-timer.C:
+			e.log.Warn("shutdown: updates not sent by the cleanup point", "in_flight", e.sending, "queued", e.book.Queued())
+			return
+		}
+	}
+}

@@ -1,19 +1,14 @@
 package executor
 
 import (
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k8sm/k8sm/agent/pods"
-	"github.com/k8sm/k8sm/cgroups"
 )
 
 func upd(task, uuid string) executor.Call_Update {
@@ -99,83 +94,46 @@ func TestShutdownBudget(t *testing.T) {
 	}
 }
 
-// The node API on TCP: 401 without the exact bearer token.
-func TestRequireToken(t *testing.T) {
-	h := RequireToken("tok", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
-	for hdr, want := range map[string]int{"": 401, "Bearer": 401, "Bearer tok2": 401, "Basic tok": 401, "bearer tok": 401, "Bearer tok": 204} {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/pods", nil)
-		if hdr != "" {
-			req.Header.Set("Authorization", hdr)
+// The book feeds the sender: per task one update at a time, in the order
+// made; a SUBSCRIBE carries what is queued; an ack of an update in flight
+// unblocks its task.
+func TestBookFeedsTheSenderInOrderPerTask(t *testing.T) {
+	b := NewBook()
+	for _, u := range []executor.Call_Update{upd("a", "1"), upd("b", "2"), upd("a", "3"), upd("c", "4"), upd("b", "5")} {
+		b.Made(u)
+	}
+	uuids := func(us []executor.Call_Update) string {
+		s := ""
+		for _, u := range us {
+			s += string(u.Status.UUID)
 		}
-		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("Authorization %q: %d, want %d", hdr, rec.Code, want)
-		}
-		if want == 401 && rec.Header().Get("WWW-Authenticate") == "" {
-			t.Errorf("Authorization %q: 401 without WWW-Authenticate", hdr)
-		}
+		return s
 	}
-	if rec := httptest.NewRecorder(); true {
-		RequireToken("", h).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-		if rec.Code != 401 {
-			t.Errorf("an empty token lets callers in: %d", rec.Code)
-		}
+	if got := uuids(b.Next(2)); got != "12" {
+		t.Fatalf("Next(2) = %q, want 12 (the first of a and of b)", got)
 	}
-}
-
-// /stats/summary from cgroup readings: the node is the executor's
-// container, pods and running containers by their cgroup paths, CPU rates
-// from the previous reading, available memory only under a real limit.
-func TestSummary(t *testing.T) {
-	cpu := map[string]uint64{"": 1e9, "u1": 4e8, "u1/abc": 3e8}
-	read := func(rel string) (cgroups.Stats, error) {
-		c, ok := cpu[rel]
-		if !ok {
-			return cgroups.Stats{}, fmt.Errorf("no cgroup %q", rel)
-		}
-		limit := uint64(1) << 63
-		if rel == "u1" {
-			limit = 100 << 20
-		}
-		return cgroups.Stats{CPUUsageNanos: c, MemoryUsage: 30 << 20, MemoryWorkingSet: 20 << 20, MemoryLimit: limit}, nil
+	if got := uuids(b.Next(10)); got != "4" {
+		t.Fatalf("Next = %q, want 4: a and b have an update in flight", got)
 	}
-	e := &Executor{view: map[string]PodView{}, samples: map[string]cpuSample{}, stats: read, nodeName: "n1", startedAt: time.Unix(100, 0)}
-	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1"}}
-	st := v1.PodStatus{ContainerStatuses: []v1.ContainerStatus{
-		{Name: "app", ContainerID: "docker://abc", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}},
-		{Name: "gone", ContainerID: "docker://def", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}},
-		{Name: "waiting", State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{}}},
-	}}
-	e.view["t1"] = PodView{TaskID: "t1", Pod: pod, Status: st}
-	t0 := time.Unix(1000, 0)
-	first, err := e.Summary(t0)
-	if err != nil {
-		t.Fatal(err)
+	b.Sent("a", []byte("1"))
+	if got := uuids(b.Next(10)); got != "3" {
+		t.Fatalf("Next after a's first returned = %q, want 3", got)
 	}
-	if first.Node.NodeName != "n1" || first.Node.CPU.UsageNanoCores != nil || *first.Node.CPU.UsageCoreNanoSeconds != 1e9 {
-		t.Fatalf("first node stats: %+v", first.Node.CPU)
+	if b.Queued() != 1 {
+		t.Fatalf("queued %d, want 1 (b's second)", b.Queued())
 	}
-	if first.Node.Memory.AvailableBytes != nil {
-		t.Fatal("available memory reported for an unlimited cgroup")
+	_, updates := b.Unacknowledged()
+	if len(updates) != 5 || b.Queued() != 0 {
+		t.Fatalf("SUBSCRIBE lists %d updates and leaves %d queued, want 5 and 0", len(updates), b.Queued())
 	}
-	cpu[""], cpu["u1"] = 3e9, 9e8 // 2 s of CPU in 2 s: one core; the pod half of one
-	second, err := e.Summary(t0.Add(2 * time.Second))
-	if err != nil {
-		t.Fatal(err)
+	if b.Acked("b", []byte("2")); len(b.Next(10)) != 0 {
+		t.Fatal("an update a SUBSCRIBE carried was handed out again")
 	}
-	if r := second.Node.CPU.UsageNanoCores; r == nil || *r != 1e9 {
-		t.Fatalf("node CPU rate %v, want 1e9 nano-cores", r)
+	b.Made(upd("b", "6"))
+	if got := uuids(b.Next(10)); got != "6" {
+		t.Fatalf("Next = %q, want 6: b's update in flight was acknowledged", got)
 	}
-	p := second.Pods[0]
-	if p.PodRef.UID != "u1" || *p.CPU.UsageNanoCores != 25e7 || *p.Memory.AvailableBytes != 80<<20 {
-		t.Fatalf("pod stats: ref %+v cpu %v available %v", p.PodRef, *p.CPU.UsageNanoCores, *p.Memory.AvailableBytes)
-	}
-	if len(p.Containers) != 2 || p.Containers[0].Name != "app" || p.Containers[0].CPU == nil || p.Containers[1].CPU != nil {
-		t.Fatalf("containers: %+v (want app with figures, gone without, waiting left out)", p.Containers)
-	}
-	e.stats = func(string) (cgroups.Stats, error) { return cgroups.Stats{}, fmt.Errorf("gone") }
-	if _, err := e.Summary(t0); err == nil {
-		t.Fatal("a summary without the executor's cgroup")
+	if b.Next(0) != nil {
+		t.Fatal("Next(0) handed out updates")
 	}
 }

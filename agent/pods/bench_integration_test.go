@@ -82,9 +82,9 @@ func BenchmarkPodStart(b *testing.B) {
 	var ds []time.Duration
 	for i := 0; b.Loop(); i++ {
 		p := benchPod(i)
-		cpus, mem := podspec.Resources(p)
+		milli, mem := podspec.TaskResources(p)
 		start := time.Now()
-		if err := m.Launch(p, "pod."+string(p.UID), cgroups.Limits{CPURequestMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20}); err != nil {
+		if err := m.Launch(p, "pod."+string(p.UID), cgroups.Limits{CPURequestMilli: milli, MemoryBytes: mem}); err != nil {
 			b.Fatal(err)
 		}
 		<-readyOf(string(p.UID))
@@ -145,8 +145,8 @@ func BenchmarkStart100AtOnce(b *testing.B) {
 		}
 		start := time.Now()
 		for _, p := range ps {
-			cpus, mem := podspec.Resources(p)
-			if err := m.Launch(p, "pod."+string(p.UID), cgroups.Limits{CPURequestMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20}); err != nil {
+			milli, mem := podspec.TaskResources(p)
+			if err := m.Launch(p, "pod."+string(p.UID), cgroups.Limits{CPURequestMilli: milli, MemoryBytes: mem}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,8 +8,9 @@
 //     events, restart delays leave as actions. Table and property tests pin it.
 //   - Worker, one goroutine per pod that owns the pod's State. It turns
 //     runtime results, Docker events, relists, probe results and timers
-//     (through an injectable Clock) into events, and actions into runtime
-//     calls; it reports every status change through its callback.
+//     (through an injectable k8s.io/utils clock) into events, and actions
+//     into runtime calls; it reports every status change through its
+//     callback.
 //   - Manager, the node's set of workers: Launch, Kill, Done, Adopt, StopAll,
 //     Logs, Close, and Run, which routes Docker's event stream to workers and
 //     relists on a period and after every reconnect (the PLEG).
@@ -56,8 +57,9 @@
 //   - emptyDir volumes live at EmptyDirPath(VolumeRoot, pod UID, volume) and
 //     are removed with the pod.
 //
-// Imports: cgroups (limits and the cgroup manager), ports (the K8SM_PORT_*
-// environment), agent/runtime (container specs and labels). Docker and the
-// cgroup tree are behind the small Runtime and Cgroups interfaces so the
-// worker is unit-tested on validating fakes.
+// Imports: cgroups (limits and the cgroup manager), podspec (host ports,
+// the sandbox allowance), ports (the K8SM_PORT_* environment),
+// agent/runtime (container specs and labels). Docker and the cgroup tree
+// are behind the small Runtime and Cgroups interfaces so the worker is
+// unit-tested on validating fakes.
 package pods

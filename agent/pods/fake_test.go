@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -13,81 +12,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
 )
-
-// fakeClock is a Clock that moves only when the test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	f    func()
-	done bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	if d <= 0 {
-		t.done = true
-		go f()
-	}
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Advance moves the clock and runs the timers that fall due, in time order.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	for _, t := range c.timers {
-		if !t.done && !t.at.After(c.now) {
-			t.done = true
-			due = append(due, t)
-		}
-	}
-	c.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	for _, t := range due {
-		t.f()
-	}
-}
-
-// Pending lists the delays left of the armed timers.
-func (c *fakeClock) Pending() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []time.Duration
-	for _, t := range c.timers {
-		if !t.done {
-			out = append(out, t.at.Sub(c.now))
-		}
-	}
-	return out
-}
 
 // fakeRuntime is a validating model of the Docker adapter: it refuses what
 // Docker would refuse (an image not present, joining a sandbox that does not
@@ -325,7 +254,7 @@ type fakeBed struct {
 	t   *testing.T
 	rt  *fakeRuntime
 	cg  *fakeCgroups
-	clk *fakeClock
+	clk *clocktesting.FakeClock
 	w   *Worker
 
 	mu     sync.Mutex
@@ -345,7 +274,7 @@ func newFakeBed(t *testing.T, pod *v1.Pod, found []runtime.Summary, rt *fakeRunt
 	if rt == nil {
 		rt = newFakeRuntime(t, "pause", "app")
 	}
-	b := &fakeBed{t: t, rt: rt, cg: &fakeCgroups{}, clk: &fakeClock{now: t0}, done: make(chan struct{})}
+	b := &fakeBed{t: t, rt: rt, cg: &fakeCgroups{}, clk: clocktesting.NewFakeClock(t0), done: make(chan struct{})}
 	cfg := WorkerConfig{
 		Machine:      Config{BackoffBase: 10 * time.Second, BackoffMax: 40 * time.Second, BackoffReset: 10 * time.Minute},
 		Spec:         SpecOptions{Owner: runtime.Owner{FrameworkID: "fw", ExecutorID: "ex", AgentID: "ag", ContainerID: "ct"}, TaskID: "task", HostIP: "127.0.0.1", PauseImage: "pause"},
@@ -379,18 +308,33 @@ func (b *fakeBed) until(what string, cond func() bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			b.t.Fatalf("never: %s (status %+v, timers %v)", what, b.status(), b.clk.Pending())
+			b.t.Fatalf("never: %s (status %+v, %d timers)", what, b.status(), b.clk.Waiters())
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// pending waits until exactly one timer is armed, and returns its delay.
-func (b *fakeBed) pending() time.Duration {
+// armed waits until exactly one timer is armed.
+func (b *fakeBed) armed() {
 	b.t.Helper()
-	var p []time.Duration
-	b.until("one timer armed", func() bool { p = b.clk.Pending(); return len(p) == 1 })
-	return p[0]
+	b.until("one timer armed", func() bool { return b.clk.Waiters() == 1 })
+}
+
+// firesAfter checks that the one armed timer is due in exactly d: still
+// armed a millisecond before, gone at d. The fake clock runs a due timer
+// inside Step, so both hold when Step returns (for a timer whose event arms
+// no new one, as a restart's does not).
+func (b *fakeBed) firesAfter(d time.Duration) {
+	b.t.Helper()
+	b.armed()
+	b.clk.Step(d - time.Millisecond)
+	if n := b.clk.Waiters(); n != 1 {
+		b.t.Fatalf("the timer due in %v fired by %v (%d timers left)", d, d-time.Millisecond, n)
+	}
+	b.clk.Step(time.Millisecond)
+	if n := b.clk.Waiters(); n != 0 {
+		b.t.Fatalf("the timer due in %v did not fire then (%d timers left)", d, n)
+	}
 }
 
 func fakePod(policy v1.RestartPolicy, apps ...v1.Container) *v1.Pod {

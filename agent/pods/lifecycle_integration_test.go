@@ -175,9 +175,9 @@ func TestAdoptAfterRestartingTheRuntime(t *testing.T) {
 		}
 		stop2()
 	})
-	cpus, mem := podspec.Resources(keep)
+	milli, mem := podspec.TaskResources(keep)
 	adopted, err := m2.Adopt(context.Background(), []pods.Wanted{{Pod: keep, TaskID: "pod." + string(keep.UID),
-		Limits: cgroups.Limits{CPURequestMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20}}})
+		Limits: cgroups.Limits{CPURequestMilli: milli, MemoryBytes: mem}}})
 	if err != nil || !slices.Equal(adopted, []string{string(keep.UID)}) {
 		t.Fatalf("adopted %v, %v", adopted, err)
 	}

@@ -118,8 +118,8 @@ func launch(t *testing.T, m *pods.Manager, pod *v1.Pod) {
 	if err := podspec.Validate(pod, podspec.Policy{}); err != nil {
 		t.Fatal(err)
 	}
-	cpus, mem := podspec.Resources(pod)
-	if err := m.Launch(pod, "pod."+string(pod.UID), cgroups.Limits{CPURequestMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20}); err != nil {
+	milli, mem := podspec.TaskResources(pod)
+	if err := m.Launch(pod, "pod."+string(pod.UID), cgroups.Limits{CPURequestMilli: milli, MemoryBytes: mem}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/clock"
 )
 
 // tracker applies a probe's success and failure thresholds (pure): a result
@@ -162,7 +163,7 @@ func resolvePort(p intstr.IntOrString, c *v1.Container) (int, error) {
 // runProbe probes until ctx ends: after the initial delay, every period,
 // sending a Probe event when the result changes. A startup probe stops at
 // its first success.
-func runProbe(ctx context.Context, clk Clock, send func(any), ex Execer, c *v1.Container, id, podIP, kind string, p *v1.Probe) {
+func runProbe(ctx context.Context, clk clock.WithDelayedExecution, send func(any), ex Execer, c *v1.Container, id, podIP, kind string, p *v1.Probe) {
 	t := newTracker(kind, p)
 	wait := time.Duration(p.InitialDelaySeconds) * time.Second
 	period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
@@ -181,7 +182,7 @@ func runProbe(ctx context.Context, clk Clock, send func(any), ex Execer, c *v1.C
 }
 
 // sleep waits d on clk; false when ctx ended first.
-func sleep(ctx context.Context, clk Clock, d time.Duration) bool {
+func sleep(ctx context.Context, clk clock.WithDelayedExecution, d time.Duration) bool {
 	fired := make(chan struct{})
 	t := clk.AfterFunc(d, func() { close(fired) })
 	select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
+	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/ports"
 )
 
@@ -39,41 +40,30 @@ func EmptyDirPath(root, podUID, volume string) string {
 	return filepath.Join(root, podUID, "volumes", volume)
 }
 
-// sandboxMemory bounds the pause container; it needs about 1 MiB.
-const sandboxMemory = 16 << 20
-
 // SandboxSpec is the pod's pause container: it owns the network and IPC
-// namespaces and publishes every host port of the pod on the host IP.
+// namespaces and publishes every host port of the pod's app containers
+// (podspec.HostPorts, as the kubelet: not init containers') on the host IP.
 func SandboxSpec(pod *v1.Pod, o SpecOptions) runtime.ContainerSpec {
 	s := runtime.ContainerSpec{
 		Image:        o.PauseImage,
 		Labels:       runtime.Labels(o.Owner, ref(pod, o), runtime.SandboxName),
 		CgroupParent: o.CgroupParent,
-		MemoryBytes:  sandboxMemory,
+		MemoryBytes:  podspec.SandboxMemoryBytes, // the allowance the pod's task resources include
 		CPUShares:    2,
 		IpcMode:      "shareable",
 	}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort == 0 {
-				continue
-			}
-			s.Ports = append(s.Ports, runtime.PortMapping{ContainerPort: int(p.ContainerPort), HostPort: int(p.HostPort),
-				Protocol: strings.ToLower(string(protocolOf(p))), HostIP: cmp.Or(o.BindIP, o.HostIP)})
+	for _, hp := range podspec.HostPorts(pod) {
+		if hp.Init {
+			continue // as the kubelet: only app containers' ports are published
 		}
+		s.Ports = append(s.Ports, runtime.PortMapping{ContainerPort: int(hp.ContainerPort), HostPort: int(hp.HostPort),
+			Protocol: strings.ToLower(string(hp.Protocol)), HostIP: cmp.Or(o.BindIP, o.HostIP)})
 	}
 	return s
 }
 
 func ref(pod *v1.Pod, o SpecOptions) runtime.PodRef {
 	return runtime.PodRef{TaskID: o.TaskID, UID: string(pod.UID), Name: pod.Name, Namespace: pod.Namespace}
-}
-
-func protocolOf(p v1.ContainerPort) v1.Protocol {
-	if p.Protocol == "" {
-		return v1.ProtocolTCP
-	}
-	return p.Protocol
 }
 
 // ContainerSpec makes the runtime spec of container c of a defaulted,
@@ -171,11 +161,9 @@ func containerEnv(pod *v1.Pod, c *v1.Container, o SpecOptions) ([]envVar, error)
 		out = append(out, envVar{name, value})
 	}
 	var mapped []envVar
-	for _, cs := range pod.Spec.Containers {
-		for _, p := range cs.Ports {
-			if p.HostPort != 0 {
-				mapped = append(mapped, envVar{ports.EnvName(p.ContainerPort, protocolOf(p)), strconv.Itoa(int(p.HostPort))})
-			}
+	for _, hp := range podspec.HostPorts(pod) {
+		if !hp.Init {
+			mapped = append(mapped, envVar{ports.EnvName(hp.ContainerPort, hp.Protocol), strconv.Itoa(int(hp.HostPort))})
 		}
 	}
 	sort.Slice(mapped, func(i, j int) bool { return mapped[i].name < mapped[j].name })

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/k8sm/k8sm/agent/runtime"
+	"github.com/k8sm/k8sm/podspec"
 )
 
 func TestExpand(t *testing.T) {
@@ -119,6 +120,30 @@ func TestContainerSpec(t *testing.T) {
 		{ContainerPort: 53, HostPort: 31053, Protocol: "udp", HostIP: "192.0.2.2"}}
 	if !reflect.DeepEqual(sb.Ports, wantPorts) || sb.Image != "k8sm.local/pause:test" || sb.Labels[runtime.LabelContainerName] != runtime.SandboxName {
 		t.Errorf("sandbox: %+v", sb)
+	}
+}
+
+// As the kubelet: the sandbox publishes, and K8SM_PORT_* maps, only the app
+// containers' host ports; its memory is the allowance in the task's.
+func TestSandboxPublishesAppContainersHostPorts(t *testing.T) {
+	pod := specPod()
+	pod.Spec.InitContainers = []v1.Container{{Name: "setup", Image: "k8sm.local/busybox:test",
+		Ports: []v1.ContainerPort{{ContainerPort: 81, HostPort: 31081}}}}
+	sb := SandboxSpec(pod, specOpts())
+	if len(sb.Ports) != 2 || sb.Ports[0].HostPort != 31002 || sb.Ports[1].HostPort != 31053 {
+		t.Errorf("sandbox ports %+v, want the app container's 31002 and 31053 only", sb.Ports)
+	}
+	if sb.MemoryBytes != podspec.SandboxMemoryBytes {
+		t.Errorf("sandbox memory %d, want %d", sb.MemoryBytes, podspec.SandboxMemoryBytes)
+	}
+	s, err := ContainerSpec(pod, &pod.Spec.Containers[0], specOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range s.Env {
+		if strings.HasPrefix(e, "K8SM_PORT_81") {
+			t.Errorf("env %s: an init container's host port", e)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
@@ -54,12 +55,12 @@ func CgroupsOf(m *cgroups.Manager) Cgroups { return managerCgroups{m} }
 
 // WorkerConfig is a worker's fixed input.
 type WorkerConfig struct {
-	Machine      Config         // restart backoff; zero: KubeletBackoff
-	Spec         SpecOptions    // SandboxID and PodIP are filled in by the worker
-	Limits       cgroups.Limits // of the whole pod cgroup
-	DockerDriver string         // Docker's cgroup driver (systemd is refused)
-	StopTimeout  time.Duration  // bound of StopPod beyond the grace period; default 10s
-	Clock        Clock          // restart, retry and probe delays; default RealClock
+	Machine      Config                     // restart backoff; zero: KubeletBackoff
+	Spec         SpecOptions                // SandboxID and PodIP are filled in by the worker
+	Limits       cgroups.Limits             // of the whole pod cgroup
+	DockerDriver string                     // Docker's cgroup driver (systemd is refused)
+	StopTimeout  time.Duration              // bound of StopPod beyond the grace period; default 10s
+	Clock        clock.WithDelayedExecution // restart, retry and probe delays; default clock.RealClock
 }
 
 // Worker is the one goroutine that owns a pod: it alone changes the pod's
@@ -84,7 +85,7 @@ type Worker struct {
 	// cgMu guards liveCg, podCg as other goroutines see it (KillProcesses).
 	cgMu   sync.Mutex
 	liveCg PodCgroup
-	timers map[string]Timer // restart timer by container name ("" for the sandbox)
+	timers map[string]clock.Timer // restart timer by container name ("" for the sandbox)
 	start  metav1.Time
 	last   *v1.PodStatus
 	probes map[string]*probeLoops // by container name
@@ -116,7 +117,7 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = RealClock{}
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Machine == (Config{}) {
 		cfg.Machine = KubeletBackoff()
@@ -127,7 +128,7 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 		wake:  make(chan struct{}, 1),
 		state: NewState(pod),
 		ids:   map[string]string{}, names: map[string]string{},
-		probes: map[string]*probeLoops{}, timers: map[string]Timer{}, made: map[string]time.Time{},
+		probes: map[string]*probeLoops{}, timers: map[string]clock.Timer{}, made: map[string]time.Time{},
 	}
 }
 

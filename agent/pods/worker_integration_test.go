@@ -64,12 +64,12 @@ func (b *bed) run(t *testing.T, pod *v1.Pod) (*pods.Worker, <-chan v1.PodStatus,
 			_ = b.rt.Remove(context.Background(), c.ID)
 		}
 	})
-	cpus, mem := podspec.Resources(pod)
+	milli, mem := podspec.TaskResources(pod)
 	cfg := pods.WorkerConfig{
 		Machine: pods.Config{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, BackoffReset: time.Minute},
 		Spec: pods.SpecOptions{Owner: b.owner, TaskID: "pod." + string(pod.UID), HostIP: "127.0.0.1",
 			PauseImage: testenv.PauseImage, VolumeRoot: b.vols},
-		Limits:       cgroups.Limits{CPURequestMilli: int64(cpus * 1000), CPULimitMilli: int64(cpus * 1000), MemoryBytes: mem + 16<<20},
+		Limits:       cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem},
 		DockerDriver: "cgroupfs",
 		StopTimeout:  20 * time.Second,
 	}

@@ -36,19 +36,25 @@ func TestWorkerRestartBackoffOnFakeClock(t *testing.T) {
 	b.until("web started", func() bool { return b.rt.startsOf("web") == 1 })
 	for i, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 40 * time.Second} {
 		b.rt.die(b.rt.current("web"), 1)
-		if got := b.pending(); got != want {
-			t.Fatalf("restart %d: delay %v, want %v", i+1, got, want)
-		}
+		b.armed()
 		cs := statusOf(b.status(), "web")
 		if cs.RestartCount != int32(i+1) || cs.State.Waiting == nil || cs.State.Waiting.Reason != "CrashLoopBackOff" {
 			t.Fatalf("restart %d: status %+v", i+1, cs)
 		}
-		b.clk.Advance(want - time.Millisecond)
+		// The restart timer is due in want: not fired a millisecond
+		// before (the fake clock runs due timers inside Step), fired then.
+		b.clk.Step(want - time.Millisecond)
+		if n := b.clk.Waiters(); n != 1 {
+			t.Fatalf("restart %d: the timer of %v fired by %v (%d timers left)", i+1, want, want-time.Millisecond, n)
+		}
 		time.Sleep(5 * time.Millisecond) // a wrong early start would show now
 		if n := b.rt.startsOf("web"); n != i+1 {
 			t.Fatalf("restart %d: started before its delay (%d starts)", i+1, n)
 		}
-		b.clk.Advance(time.Millisecond)
+		b.clk.Step(time.Millisecond)
+		if n := b.clk.Waiters(); n != 0 {
+			t.Fatalf("restart %d: the timer did not fire at %v (%d timers left)", i+1, want, n)
+		}
 		b.until("web restarted", func() bool { return b.rt.startsOf("web") == i+2 && b.rt.current("web") != "" })
 	}
 }
@@ -73,7 +79,7 @@ func TestWorkerProbesOnFakeClock(t *testing.T) {
 	}
 	b := newFakeBed(t, fakePod(v1.RestartPolicyAlways, v1.Container{Name: "web",
 		ReadinessProbe: probe("ready", 1), LivenessProbe: probe("live", 2)}), nil, rt)
-	tick := func() { b.clk.Advance(10 * time.Second); time.Sleep(2 * time.Millisecond) }
+	tick := func() { b.clk.Step(10 * time.Second); time.Sleep(2 * time.Millisecond) }
 	b.until("ready", func() bool { tick(); return podReady(b.status()) })
 
 	ready.Store(false)
@@ -125,14 +131,12 @@ func TestWorkerNoticesAVanishedContainer(t *testing.T) {
 	}
 	b.w.Relisted(time.Now(), running)
 	b.w.Relisted(time.Now(), running) // twice: still one restart
-	if d := b.pending(); d != 10*time.Second {
-		t.Fatalf("restart delay %v", d)
-	}
+	b.armed()
 	cs := statusOf(b.status(), "web")
 	if cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.Reason != "ContainerStatusUnknown" {
 		t.Fatalf("vanished container status: %+v", cs)
 	}
-	b.clk.Advance(10 * time.Second)
+	b.firesAfter(10 * time.Second) // the restart delay
 	b.until("restarted once", func() bool { return b.rt.startsOf("web") == 2 && b.rt.current("web") != "" })
 }
 
@@ -144,8 +148,8 @@ func TestWorkerResumesAdoptedContainers(t *testing.T) {
 	first := newFakeBed(t, fakePod(v1.RestartPolicyAlways, v1.Container{Name: "a"}, v1.Container{Name: "b"}), nil, rt)
 	first.until("both started", func() bool { return rt.current("a") != "" && rt.current("b") != "" })
 	rt.die(rt.current("a"), 1)
-	first.pending()
-	first.clk.Advance(10 * time.Second)
+	first.armed()
+	first.clk.Step(10 * time.Second)
 	first.until("a restarted", func() bool { return rt.startsOf("a") == 2 && rt.current("a") != "" })
 	first.stop()
 	rt.die(rt.current("b"), 3) // b exits while no one watches
@@ -163,10 +167,7 @@ func TestWorkerResumesAdoptedContainers(t *testing.T) {
 	if a := statusOf(second.status(), "a"); a.State.Running == nil {
 		t.Fatalf("adopted a not running: %+v", a)
 	}
-	if d := second.pending(); d != 10*time.Second {
-		t.Fatalf("b restart delay %v", d)
-	}
-	second.clk.Advance(10 * time.Second)
+	second.firesAfter(10 * time.Second) // b's restart delay
 	second.until("b restarted", func() bool { return rt.startsOf("b") == 1 })
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config of the Docker adapter.
@@ -46,10 +47,12 @@ type Docker struct {
 
 	negotiate sync.Once // the API version, before any concurrent call
 
-	mu       sync.Mutex
-	inflight map[string]*pullCall // image -> the pull under way
+	pulls singleflight.Group // by image: the pull under way
 	// pull does one pull; a field so tests can count and block pulls.
 	pull func(ctx context.Context, ref string) error
+	// joined, when set (by tests), is called once a caller of pullOnce has
+	// started the pull of ref or joined the one under way.
+	joined func(ref string)
 	// Pulls counts pulls actually started (after de-duplication).
 	Pulls atomic.Int64
 
@@ -90,7 +93,7 @@ func New(cfg Config, log *slog.Logger) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", cfg.Endpoint, err)
 	}
-	d := &Docker{c: c, cfg: cfg, log: log, inflight: map[string]*pullCall{}, slots: make(chan struct{}, cfg.MaxParallelCreates)}
+	d := &Docker{c: c, cfg: cfg, log: log, slots: make(chan struct{}, cfg.MaxParallelCreates)}
 	d.pull = d.pullImage
 	return d, nil
 }
@@ -177,51 +180,26 @@ func (d *Docker) EnsureImage(ctx context.Context, ref, policy string) error {
 	return d.pullOnce(ctx, ref)
 }
 
-// pullCall is one pull under way and the callers waiting for it.
-type pullCall struct {
-	done    chan struct{}
-	err     error
-	waiters int
-}
-
 // pullOnce joins the pull of ref under way or starts one. The pull runs
-// under the pull timeout whatever the starting caller's ctx; a waiting caller
-// gives up when its own ctx ends.
+// under the pull timeout whatever the starting caller's ctx (its values are
+// kept, its cancellation is not); every caller, the starting one too, stops
+// waiting when its own ctx ends, and the pull goes on for the others.
 func (d *Docker) pullOnce(ctx context.Context, ref string) error {
-	d.mu.Lock()
-	if c, ok := d.inflight[ref]; ok {
-		c.waiters++
-		d.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.err
-		case <-ctx.Done():
-			return fmt.Errorf("pull image %q: %w", ref, ctx.Err())
-		}
+	ch := d.pulls.DoChan(ref, func() (any, error) {
+		d.Pulls.Add(1)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.PullTimeout)
+		defer cancel()
+		return nil, d.pull(pctx, ref)
+	})
+	if d.joined != nil {
+		d.joined(ref)
 	}
-	c := &pullCall{done: make(chan struct{})}
-	d.inflight[ref] = c
-	d.mu.Unlock()
-
-	d.Pulls.Add(1)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.PullTimeout)
-	c.err = d.pull(pctx, ref)
-	cancel()
-	d.mu.Lock()
-	delete(d.inflight, ref)
-	d.mu.Unlock()
-	close(c.done)
-	return c.err
-}
-
-// waiters is how many callers wait on the pull of ref under way.
-func (d *Docker) waiters(ref string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c := d.inflight[ref]; c != nil {
-		return c.waiters
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("pull image %q: %w", ref, ctx.Err())
 	}
-	return 0
 }
 
 func (d *Docker) imagePresent(ctx context.Context, ref string) (bool, error) {

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	goruntime "runtime"
 	"sync"
 	"testing"
 )
@@ -22,6 +21,8 @@ func TestPullsDeduplicated(t *testing.T) {
 		<-release
 		return &PullError{Image: ref, Msg: "manifest unknown"}
 	}
+	joined := make(chan struct{}, 10)
+	d.joined = func(string) { joined <- struct{}{} }
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
 	// The first caller's pull is in flight before the others call.
@@ -32,9 +33,10 @@ func TestPullsDeduplicated(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = d.EnsureImage(context.Background(), "reg/app:1", PullAlways) }()
 	}
-	// Wait until the four joined the pull under way.
-	for d.waiters("reg/app:1") < 4 {
-		goruntime.Gosched()
+	// Wait until all five hold the pull: the first's is still blocked on
+	// release, so the other four joined it rather than starting their own.
+	for range 5 {
+		<-joined
 	}
 	close(release)
 	wg.Wait()

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/k8sm/k8sm/agent/executor"
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/podspec"
 )
 
@@ -148,7 +149,7 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 		return fmt.Errorf("read the Mesos environment (is this started by a Mesos agent?): %w", err)
 	}
 	d := podspec.StandardDefaults()
-	d.CPULimit = *resource.NewMilliQuantity(int64(o.defaultCPULimit*1000), resource.DecimalSI)
+	d.CPULimit = *resource.NewMilliQuantity(podspec.MesosMilli(o.defaultCPULimit), resource.DecimalSI)
 	d.MemLimit = resource.MustParse(o.defaultMemLimit)
 	cfg := executor.Config{
 		Mesos:             env,
@@ -161,12 +162,16 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = executor.NewMetrics(reg)
-	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, log), log)
+	// The node API reads the executor; the executor's StartNode hands it
+	// the node side once it is up.
+	var node *nodeapi.Server
+	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, func(n nodeapi.Node) { node.SetNode(n) }, log), log)
 	if err != nil {
 		return err
 	}
+	node = nodeapi.New(ex, reg)
 	api := http.NewServeMux()
-	api.Handle("/", ex.NodeAPI(reg))
+	api.Handle("/", node)
 	if o.proxy {
 		rp, err := startProxy(ctx, &o.proxyOpts, o.kubeconfig, reg, log)
 		if err != nil {
@@ -237,7 +242,7 @@ func serveNodeAPITCP(o *executorOptions, h http.Handler, log *slog.Logger) (stop
 	if err != nil {
 		return nil, fmt.Errorf("--node-api-address: %w", err)
 	}
-	srv := &http.Server{Handler: executor.RequireToken(token, h), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: nodeapi.RequireToken(token, h), ReadHeaderTimeout: 10 * time.Second}
 	tls := o.nodeAPICertFile != ""
 	go func() {
 		if tls {

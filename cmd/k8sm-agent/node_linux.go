@@ -18,6 +18,7 @@ import (
 
 	"github.com/k8sm/k8sm/agent/executor"
 	"github.com/k8sm/k8sm/agent/kubenode"
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
@@ -27,13 +28,14 @@ import (
 // nodeStarter wires the real node side for the executor: the Docker
 // adapter, pod cgroups below the executor's Mesos cgroup, the pod manager,
 // and the reaping of containers of dead executors.
-func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, log *slog.Logger) executor.StartNode {
+func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, setNode func(nodeapi.Node), log *slog.Logger) executor.StartNode {
 	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Node, error) {
 		mgr, cg, info, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
 		if err != nil {
 			return executor.Node{}, err
 		}
-		node := executor.Node{Pods: mgr, Stats: cg.StatsOf, Logs: mgr.Logs, CgroupPath: cg.Parent()}
+		setNode(nodeapi.Node{Name: id.Agent.Hostname, CgroupPath: cg.Parent(), Stats: cg.StatsOf, Logs: mgr.Logs})
+		node := executor.Node{Pods: mgr}
 		if o.kubeconfig == "" {
 			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
 			return node, nil
@@ -133,10 +135,10 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 	for _, a := range skipped {
 		log.Warn("agent attribute not usable as a Node label; skipped", "attribute", a)
 	}
-	cpus, mem, _ := podspec.FromMesos(id.Agent.Resources)
-	ecpus, emem, _ := podspec.FromMesos(id.Executor.Resources)
+	milli, mem, _ := podspec.FromMesos(id.Agent.Resources)
+	emilli, emem, _ := podspec.FromMesos(id.Executor.Resources)
 	capacity := v1.ResourceList{
-		v1.ResourceCPU:    *resource.NewMilliQuantity(int64((cpus-ecpus)*1000), resource.DecimalSI),
+		v1.ResourceCPU:    *resource.NewMilliQuantity(milli-emilli, resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(mem-emem, resource.BinarySI),
 		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
 	}

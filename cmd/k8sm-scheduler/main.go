@@ -254,7 +254,7 @@ func configure(o options) (scheduler.Config, kubernetes.Interface, calls.Caller,
 		return cfg, nil, nil, fmt.Errorf("--host-port-strategy: %w", err)
 	}
 	defaults := podspec.StandardDefaults()
-	defaults.CPULimit = *resource.NewMilliQuantity(int64(o.defaultCPULimit*1000+0.5), resource.DecimalSI)
+	defaults.CPULimit = *resource.NewMilliQuantity(podspec.MesosMilli(o.defaultCPULimit), resource.DecimalSI)
 	defaults.MemLimit = dmem
 	policy := podspec.Policy{AllowPrivileged: o.allowPrivileged}
 	var static []*v1.Pod

@@ -37,6 +37,7 @@ import (
 
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/podspec"
+	k8smsched "github.com/k8sm/k8sm/scheduler"
 	"github.com/k8sm/k8sm/staticpods"
 	mesosd "github.com/k8sm/k8sm/test/mesos"
 	"github.com/k8sm/k8sm/test/testenv"
@@ -167,26 +168,33 @@ func scalar(name string, v float64) mesos.Resource {
 	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
 }
 
-// podTask is a Mesos task whose data is pod, as the scheduler binds it.
+// podTask is the Mesos task the scheduler makes of pod for this node's
+// agent (scheduler.NewTask): the pod defaulted as the scheduler defaults it,
+// its task resources and host ports, bound to the agent. The offer is taken
+// only at launch, so the offer id annotation names none. data, when not
+// nil, replaces the bound pod as the task's data.
 func (n *node) podTask(t testing.TB, pod *v1.Pod, data []byte) mesos.TaskInfo {
 	t.Helper()
-	if data == nil {
-		var err error
-		if data, err = json.Marshal(pod); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res := []mesos.Resource{scalar("cpus", 0.5), scalar("mem", 128)}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort != 0 {
-				res = append(res, mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(),
-					Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: uint64(p.HostPort), End: uint64(p.HostPort)}}}})
-			}
-		}
+	pod = pod.DeepCopy()
+	podspec.Default(pod, podspec.StandardDefaults())
+	milliCPU, mem := podspec.TaskResources(pod)
+	var ports mesos.Ranges
+	for _, hp := range podspec.HostPorts(pod) {
+		ports = append(ports, mesos.Value_Range{Begin: uint64(hp.HostPort), End: uint64(hp.HostPort)})
 	}
 	ex := n.exInfo
-	return mesos.TaskInfo{Name: pod.Name, TaskID: mesos.TaskID{Value: "pod." + string(pod.UID)}, Executor: &ex, Data: data, Resources: res}
+	task, _, err := k8smsched.NewTask(k8smsched.Launch{
+		Bound:     pod,
+		Slot:      &k8smsched.Slot{AgentID: n.a.ID(), Hostname: n.a.Info().Hostname, OfferIDs: []string{"not-yet-offered"}},
+		Resources: podspec.MesosResources(milliCPU, mem, ports, ""),
+	}, &ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data != nil {
+		task.Data = data
+	}
+	return task
 }
 
 func newPod(name string, containers ...v1.Container) *v1.Pod {

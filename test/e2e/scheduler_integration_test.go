@@ -537,7 +537,7 @@ spec:
 		})
 	}
 	// The executor's resources include the static pod's: 0.25 + 0.5
-	// cpus, 64 + 128 MB.
+	// cpus, 64 + 128 MB + 16 MB (the static pod's sandbox allowance).
 	var exID string
 	for _, a := range c.agents {
 		for _, e := range a.Executors() {
@@ -548,9 +548,9 @@ spec:
 	if !ok {
 		t.Fatalf("no ExecutorInfo for %s", exID)
 	}
-	cpus, mem, _ := podspec.FromMesos(info.Resources)
-	if cpus != 0.75 || mem != 192<<20 {
-		t.Fatalf("executor resources %v cpus %d bytes, want 0.75 and 192 MiB", cpus, mem)
+	milli, mem, _ := podspec.FromMesos(info.Resources)
+	if milli != 750 || mem != 208<<20 {
+		t.Fatalf("executor resources %dm cpus %d bytes, want 750m and 208 MiB", milli, mem)
 	}
 	s1.stop()
 	_ = c.kube.CoreV1().Pods("default").Delete(ctx, "node-agent-k8sm-sched1", metav1.DeleteOptions{})

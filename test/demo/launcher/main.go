@@ -207,10 +207,10 @@ func run(o options) error {
 	exInfo := mesos.ExecutorInfo{
 		Type: mesos.ExecutorInfo_CUSTOM, ExecutorID: mesos.ExecutorID{Value: exID}, Name: ptr.To("k8sm"),
 		Command:   &mesos.CommandInfo{Value: &exe, Shell: ptr.To(false), Arguments: args},
-		Resources: podspec.MesosResources(0.25, 64<<20, nil, ""),
+		Resources: podspec.MesosResources(250, 64<<20, nil, ""),
 	}
-	cpus, mem := podspec.Resources(pod)
-	res := append(podspec.MesosResources(cpus, mem, nil, ""), a.Resources...)
+	milli, mem := podspec.TaskResources(pod)
+	res := append(podspec.MesosResources(milli, mem, nil, ""), a.Resources...)
 	// The TaskInfo exactly as k8sm-scheduler makes it (DESIGN.md "Task
 	// data"): the bound pod with its annotations, a kill policy.
 	task, bound, err := k8smsched.NewTask(k8smsched.Launch{
@@ -221,11 +221,10 @@ func run(o options) error {
 	}
 	taskID := task.TaskID.Value
 	hostPort := 0
-	for _, c := range bound.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.HostPort != 0 && hostPort == 0 {
-				hostPort = int(p.HostPort)
-			}
+	for _, hp := range podspec.HostPorts(bound) {
+		if !hp.Init {
+			hostPort = int(hp.HostPort)
+			break
 		}
 	}
 	say("launching task %s on %s (host port %d) with executor %s", taskID, offer.Hostname, hostPort, exe)
