@@ -19,6 +19,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/k8sm/k8sm/cgroups"
+	"github.com/k8sm/k8sm/podspec"
 	"github.com/k8sm/k8sm/test/testenv"
 )
 
@@ -35,13 +37,30 @@ func quantile(d []time.Duration, q float64) time.Duration {
 
 // rawDockerPod is the baseline: what Docker itself takes to create and
 // start a pause container and one app container joined to its network.
-func rawDockerPod(b *testing.B, n *node) time.Duration {
+// With cg, they go into a pod cgroup made below cg's parent with limits,
+// as k8sm makes one, each container under the CPU limit as its quota;
+// without, in Docker's own cgroup without limits.
+func rawDockerPod(b *testing.B, n *node, cg *cgroups.Manager, limits cgroups.Limits) time.Duration {
 	ctx := context.Background()
 	start := time.Now()
-	ids := rawDockerStart(b, n)
+	var pc *cgroups.PodCgroup
+	parent := ""
+	if cg != nil {
+		var err error
+		if pc, err = cg.Create("raw-"+testenv.RandomName(6), limits); err != nil {
+			b.Fatal(err)
+		}
+		parent = pc.Path()
+	}
+	ids := rawDockerStart(b, n, parent, limits.CPULimitMilli)
 	took := time.Since(start)
 	for _, id := range ids {
 		_ = n.dc.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	}
+	if pc != nil {
+		if err := pc.Delete(ctx); err != nil {
+			b.Error(err)
+		}
 	}
 	return took
 }
@@ -53,7 +72,7 @@ func rawDockerBurst(b *testing.B, n *node, pods int) (up, down time.Duration) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range pods {
-		wg.Go(func() { ids[i] = rawDockerStart(b, n) })
+		wg.Go(func() { ids[i] = rawDockerStart(b, n, "", 0) })
 	}
 	wg.Wait()
 	up = time.Since(start)
@@ -68,11 +87,14 @@ func rawDockerBurst(b *testing.B, n *node, pods int) (up, down time.Duration) {
 }
 
 // rawDockerStart creates and starts a pause container and an app container
-// in its network namespace, and returns their ids (app first).
-func rawDockerStart(b *testing.B, n *node) []string {
+// in its network namespace, in cgroup parent ("": Docker's own) and each
+// under a CPU quota of milliCPU (0: none), and returns their ids (app
+// first).
+func rawDockerStart(b *testing.B, n *node, parent string, milliCPU int64) []string {
 	ctx := context.Background()
 	name := "k8sm-bench-raw-" + testenv.RandomName(6)
-	sb, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.PauseImage}, &container.HostConfig{}, &network.NetworkingConfig{}, nil, name+"-pause")
+	res := container.Resources{CgroupParent: parent, NanoCPUs: milliCPU * 1e6}
+	sb, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.PauseImage}, &container.HostConfig{Resources: res}, &network.NetworkingConfig{}, nil, name+"-pause")
 	if err != nil {
 		b.Error(err)
 		return nil
@@ -82,7 +104,7 @@ func rawDockerStart(b *testing.B, n *node) []string {
 		return []string{sb.ID}
 	}
 	app, err := n.dc.ContainerCreate(ctx, &container.Config{Image: testenv.BusyboxImage, Cmd: []string{"sleep", "1000"}},
-		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + sb.ID)}, nil, nil, name)
+		&container.HostConfig{NetworkMode: container.NetworkMode("container:" + sb.ID), Resources: res}, nil, nil, name)
 	if err != nil {
 		b.Error(err)
 		return []string{sb.ID}
@@ -98,10 +120,22 @@ func rawDockerStart(b *testing.B, n *node) []string {
 // containers in the same run. The executor is started (and warmed by one
 // pod) before the clock runs; each iteration takes launchSamples samples,
 // so that even one iteration gives a median and a tail.
+//
+// The pod has no limits, so it runs under the podspec default of 250m: a
+// CFS quota on its pod cgroup (made before its containers, as the
+// kubelet's) and on its container. Starting a container is CPU work done
+// inside those cgroups (runc init), so "ratio" compares with raw Docker
+// starting the same containers in the same kind of pod cgroup below the
+// executor's Mesos container; "ratio-unconfined" with raw Docker in its own
+// cgroup without limits.
 func BenchmarkLaunchToRunning(b *testing.B) {
 	const launchSamples = 15
 	n := newNode(b, 5*time.Second)
-	var k8sm, raw []time.Duration
+	probe := sleeper("probe")
+	podspec.Default(probe, podspec.StandardDefaults())
+	milli, mem := podspec.TaskResources(probe)
+	limits := cgroups.Limits{CPURequestMilli: milli, CPULimitMilli: milli, MemoryBytes: mem}
+	var k8sm, raw, unconfined []time.Duration
 	one := func(name string) time.Duration {
 		task := n.podTask(b, sleeper(name), nil)
 		id := task.TaskID.Value
@@ -116,16 +150,39 @@ func BenchmarkLaunchToRunning(b *testing.B) {
 		return took
 	}
 	one("warm")
+	// The executor's Mesos container as a Docker cgroup parent: its path
+	// below the hierarchy's mount (v1: below the controller's).
+	var parent string
+	for _, e := range n.a.Executors() {
+		if len(e.Cgroups) > 0 {
+			rel := strings.TrimPrefix(e.Cgroups[0], "/sys/fs/cgroup/")
+			if !cgroups.HostUnified() {
+				_, rel, _ = strings.Cut(rel, "/")
+			}
+			parent = "/" + rel
+		}
+	}
+	if parent == "" {
+		b.Fatal("the executor's Mesos container has no cgroup")
+	}
+	cg, err := cgroups.New(cgroups.Config{Root: "/sys/fs/cgroup", Unified: cgroups.HostUnified(), Parent: parent})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; b.Loop(); i++ {
 		for j := range launchSamples {
 			k8sm = append(k8sm, one(fmt.Sprintf("bench-%d-%d", i, j)))
-			raw = append(raw, rawDockerPod(b, n))
+			raw = append(raw, rawDockerPod(b, n, cg, limits))
+			unconfined = append(unconfined, rawDockerPod(b, n, nil, cgroups.Limits{}))
 		}
 	}
 	b.ReportMetric(float64(quantile(k8sm, 0.5).Milliseconds()), "median-ms")
 	b.ReportMetric(float64(quantile(k8sm, 0.99).Milliseconds()), "p99-ms")
 	b.ReportMetric(float64(quantile(raw, 0.5).Milliseconds()), "raw-docker-median-ms")
+	b.ReportMetric(float64(quantile(raw, 0.99).Milliseconds()), "raw-docker-p99-ms")
 	b.ReportMetric(float64(quantile(k8sm, 0.5))/float64(quantile(raw, 0.5)), "ratio")
+	b.ReportMetric(float64(quantile(unconfined, 0.5).Milliseconds()), "raw-unconfined-median-ms")
+	b.ReportMetric(float64(quantile(k8sm, 0.5))/float64(quantile(unconfined, 0.5)), "ratio-unconfined")
 }
 
 // rssKiB is a process's resident memory from /proc/<pid>/status: VmRSS,
