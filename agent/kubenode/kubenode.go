@@ -32,6 +32,10 @@ type Config struct {
 	// executor's); it is also the allocatable.
 	Capacity v1.ResourceList
 	HostIP   string
+	// KubeletPort, when not 0, is the port of the node's kubelet API on
+	// HostIP: status.daemonEndpoints.kubeletEndpoint, where the API
+	// server sends logs, exec, attach and port-forward.
+	KubeletPort int32
 	// NodeInfo is status.nodeInfo (SystemInfo).
 	NodeInfo v1.NodeSystemInfo
 	// LeaseDuration and RenewInterval of the node lease in kube-node-lease
@@ -249,6 +253,9 @@ func (r *Reporter) nodeStatus(now metav1.Time) v1.NodeStatus {
 			cond(v1.NodePIDPressure, v1.ConditionFalse, "KubeletHasSufficientPID", "the k8sm executor reports no PID pressure"),
 			cond(v1.NodeReady, v1.ConditionTrue, "K8smExecutorReady", "the k8sm executor runs pods on this Mesos agent"),
 		},
+	}
+	if r.cfg.KubeletPort != 0 {
+		st.DaemonEndpoints.KubeletEndpoint.Port = r.cfg.KubeletPort
 	}
 	if r.cfg.HostIP != "" {
 		st.Addresses = []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: r.cfg.HostIP}, {Type: v1.NodeHostName, Address: r.cfg.NodeName}}

@@ -151,8 +151,12 @@ func TestEndpoints(t *testing.T) {
 		Stats: func(string) (cgroups.Stats, error) {
 			return cgroups.Stats{MemoryUsage: 7, CPUUsageNanos: 9, MemoryLimit: 64 << 20}, nil
 		},
-		Logs: func(_ context.Context, uid, ctr, tail string, follow bool) (io.ReadCloser, error) {
-			return io.NopCloser(strings.NewReader(fmt.Sprintf("%s %s tail=%s follow=%t\n", uid, ctr, tail, follow))), nil
+		Logs: func(_ context.Context, uid, ctr string, o LogOptions) (io.ReadCloser, error) {
+			tail := ""
+			if o.TailLines != nil {
+				tail = fmt.Sprint(*o.TailLines)
+			}
+			return io.NopCloser(strings.NewReader(fmt.Sprintf("%s %s tail=%s follow=%t\n", uid, ctr, tail, o.Follow))), nil
 		}})
 	var in Info
 	if err := json.Unmarshal(get(t, s, "/executor").Body.Bytes(), &in); err != nil {
@@ -164,7 +168,7 @@ func TestEndpoints(t *testing.T) {
 	for path, want := range map[string]string{
 		"/containerLogs/ns/web/app?tailLines=3&follow=true": "200 u1 app tail=3 follow=true\n",
 		"/containerLogs/ns/web/init":                        "200 u1 init tail= follow=false\n",
-		"/containerLogs/ns/web/app?tailLines=-1":            "400 tailLines: want a number >= 0, got \"-1\"\n",
+		"/containerLogs/ns/web/app?tailLines=-1":            "422 tailLines: want a whole number >= 0, got \"-1\"\n",
 		"/containerLogs/ns/web/db":                          "404 pod ns/web has no container \"db\"\n",
 		"/containerLogs/ns/api/app":                         "404 pod ns/api is not on this node\n",
 	} {

@@ -3,11 +3,15 @@ package nodeapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,10 +40,23 @@ type Source interface {
 // "<pod uid>" a pod's cgroup, "<pod uid>/<docker id>" one container's.
 type CgroupStats func(rel string) (cgroups.Stats, error)
 
-// ContainerLogs streams a container's output (pods.Manager.Logs): the last
-// tail lines ("" for all) and, with follow, what comes after until ctx
-// ends.
-type ContainerLogs func(ctx context.Context, podUID, container, tail string, follow bool) (io.ReadCloser, error)
+// ContainerLogs streams a container's output (pods.Manager.Logs) as opts
+// say; with Follow until the container stops or ctx ends.
+type ContainerLogs func(ctx context.Context, podUID, container string, opts LogOptions) (io.ReadCloser, error)
+
+// LogOptions are the kubelet's container log options, as /containerLogs
+// takes them (v1.PodLogOptions), less limitBytes, which the server
+// applies.
+type LogOptions struct {
+	// Previous: the last terminated instance of the container.
+	Previous   bool
+	Follow     bool
+	Timestamps bool
+	// TailLines, when set, is how many lines from the end to start at.
+	TailLines *int64
+	// Since, when set, drops lines older than it.
+	Since time.Time
+}
 
 // Node is the node side the executor brought up at its first SUBSCRIBED.
 type Node struct {
@@ -49,6 +66,8 @@ type Node struct {
 	CgroupPath string
 	Stats      CgroupStats
 	Logs       ContainerLogs
+	// Streams serve the kubelet API's exec, attach, run and port-forward.
+	Streams Streams
 }
 
 // Server is the node API. Its zero value is not usable: use New.
@@ -141,8 +160,21 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// findPod is the pod named ns/name on this node, or nil.
+func (s *Server) findPod(ns, name string) *v1.Pod {
+	for _, v := range s.src.Pods() {
+		if v.Pod.Namespace == ns && v.Pod.Name == name {
+			return v.Pod
+		}
+	}
+	return nil
+}
+
 // serveLogs streams a container's log as the kubelet's /containerLogs
-// does: plain text, tailLines and follow from the query.
+// does: plain text, with the query's follow, previous, timestamps,
+// tailLines, limitBytes, sinceSeconds and sinceTime. Bad options are 422
+// naming the option; a pod or container not here 404; an instance that is
+// not there (no previous one, not started yet) 400, as the kubelet.
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	ns, name, ctr := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	logs := s.getNode().Logs
@@ -150,12 +182,12 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no pods run here yet", http.StatusServiceUnavailable)
 		return
 	}
-	var pod *v1.Pod
-	for _, v := range s.src.Pods() {
-		if v.Pod.Namespace == ns && v.Pod.Name == name {
-			pod = v.Pod
-		}
+	opts, limit, err := ParseLogOptions(r.URL.Query(), time.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
 	}
+	pod := s.findPod(ns, name)
 	if pod == nil {
 		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
 		return
@@ -164,25 +196,72 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has no container %q", ns, name, ctr), http.StatusNotFound)
 		return
 	}
-	tail := ""
-	if t := r.URL.Query().Get("tailLines"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			http.Error(w, fmt.Sprintf("tailLines: want a number >= 0, got %q", t), http.StatusBadRequest)
-			return
-		}
-		tail = strconv.Itoa(n)
-	}
-	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
-	rc, err := logs(r.Context(), string(pod.UID), ctr, tail, follow)
+	rc, err := logs(r.Context(), string(pod.UID), ctr, opts)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	defer func() { _ = rc.Close() }()
+	var in io.Reader = rc
+	if limit > 0 {
+		in = io.LimitReader(rc, limit)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fw := flushWriter{w, http.NewResponseController(w)}
-	_, _ = io.Copy(fw, rc)
+	_, _ = io.Copy(fw, in)
+}
+
+// ParseLogOptions reads /containerLogs' query as the kubelet does (the
+// legacy tail=N|all too), and returns the options and limitBytes (0: no
+// limit). Errors name the option.
+func ParseLogOptions(q url.Values, now time.Time) (LogOptions, int64, error) {
+	var o LogOptions
+	flag := func(k string) bool {
+		v := q.Get(k)
+		return q.Has(k) && v != "0" && !strings.EqualFold(v, "false")
+	}
+	o.Previous, o.Follow, o.Timestamps = flag("previous"), flag("follow"), flag("timestamps")
+	num := func(k string, min int64) (*int64, error) {
+		if !q.Has(k) {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(q.Get(k), 10, 64)
+		if err != nil || n < min {
+			return nil, fmt.Errorf("%s: want a whole number >= %d, got %q", k, min, q.Get(k))
+		}
+		return &n, nil
+	}
+	if t := q.Get("tail"); t != "" && !q.Has("tailLines") && t != "all" {
+		q = maps.Clone(q)
+		q.Set("tailLines", t)
+	}
+	var err error
+	if o.TailLines, err = num("tailLines", 0); err != nil {
+		return o, 0, err
+	}
+	limit, err := num("limitBytes", 1)
+	if err != nil {
+		return o, 0, err
+	}
+	secs, err := num("sinceSeconds", 1)
+	if err != nil {
+		return o, 0, err
+	}
+	if v := q.Get("sinceTime"); v != "" && v != "null" {
+		if secs != nil {
+			return o, 0, errors.New("sinceSeconds and sinceTime: give at most one")
+		}
+		if o.Since, err = time.Parse(time.RFC3339, v); err != nil {
+			return o, 0, fmt.Errorf("sinceTime: want an RFC 3339 time, got %q", v)
+		}
+	}
+	if secs != nil {
+		o.Since = now.Add(-time.Duration(*secs) * time.Second)
+	}
+	if limit == nil {
+		return o, 0, nil
+	}
+	return o, *limit, nil
 }
 
 func hasContainer(pod *v1.Pod, name string) bool {

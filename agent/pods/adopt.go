@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -82,19 +83,22 @@ func (m *Manager) Adopt(ctx context.Context, wanted []Wanted) ([]string, error) 
 func (w *Worker) resume(ctx context.Context) {
 	newest := map[string]runtime.Summary{}
 	var extra []string
-	for _, c := range w.found {
+	// The newest instance of each container counts; the one before it of
+	// an app container is its previous instance (logs --previous).
+	found := slices.SortedFunc(slices.Values(w.found), func(a, b runtime.Summary) int { return b.Created.Compare(a.Created) })
+	for _, c := range found {
 		name := c.Labels[runtime.LabelContainerName]
-		old, ok := newest[name]
+		_, seen := newest[name]
 		switch {
-		case !ok:
+		case !seen:
 			newest[name] = c
-		case c.Created.After(old.Created):
-			extra, newest[name] = append(extra, old.ID), c
+		case w.prev[name] == "" && name != runtime.SandboxName:
+			w.prev[name] = c.ID
 		default:
 			extra = append(extra, c.ID)
 		}
 	}
-	for _, id := range extra { // earlier instances: only the newest counts
+	for _, id := range extra { // earlier instances
 		if err := w.rt.Remove(ctx, id); err != nil {
 			w.log.Warn("remove an older instance", "id", short(id), "err", err)
 		}

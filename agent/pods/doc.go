@@ -56,10 +56,18 @@
 //     container and no process in any pod cgroup is left, or says what is left.
 //   - emptyDir volumes live at EmptyDirPath(VolumeRoot, pod UID, volume) and
 //     are removed with the pod.
+//   - A restarted container's previous instance is kept (one, as the
+//     kubelet keeps one) for Logs with Previous and its status's
+//     lastState.terminated.containerID; the one before it goes at the next
+//     restart, all of them with the pod.
+//   - Exec, Attach and PortForward (the kubelet API's streams, nodeapi.Streams)
+//     reach a pod's running container through Docker; PortForward dials the
+//     port inside the sandbox's network namespace.
 //
 // Imports: cgroups (limits and the cgroup manager), podspec (host ports,
 // the sandbox allowance), ports (the K8SM_PORT_* environment),
-// agent/runtime (container specs and labels). Docker and the cgroup tree
+// agent/runtime (container specs and labels), agent/nodeapi (its log
+// options and stream interface). Docker and the cgroup tree
 // are behind the small Runtime and Cgroups interfaces so the worker is
 // unit-tested on validating fakes.
 package pods

@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -214,8 +215,17 @@ func (r *fakeRuntime) Events(ctx context.Context, _ string) (<-chan runtime.Even
 	return make(chan runtime.Event), make(chan error)
 }
 
-func (r *fakeRuntime) Logs(context.Context, string, string, bool) (io.ReadCloser, error) {
+func (r *fakeRuntime) Logs(context.Context, string, runtime.LogOptions) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader("")), nil
+}
+
+// The fake runs no processes: streams are for the integration tests.
+func (r *fakeRuntime) ExecStream(context.Context, string, []string, runtime.Streams) (int, error) {
+	return -1, errors.New("fake runtime: no exec streams")
+}
+
+func (r *fakeRuntime) Attach(context.Context, string, runtime.Streams) error {
+	return errors.New("fake runtime: no attach")
 }
 
 // fakeCgroups hands out pod cgroups that only record what was done.

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
+	"github.com/k8sm/k8sm/agent/nodeapi"
 	"github.com/k8sm/k8sm/agent/pods"
 	"github.com/k8sm/k8sm/agent/runtime"
 	"github.com/k8sm/k8sm/cgroups"
@@ -249,7 +251,7 @@ func TestLogs(t *testing.T) {
 	waitFor(t, "ready", func() bool { s, ok := log.get(uid); return ok && ready(s) })
 	var got []string
 	waitFor(t, "four lines of output", func() bool {
-		rc, err := m.Logs(context.Background(), uid, "c", "4", false)
+		rc, err := m.Logs(context.Background(), uid, "c", nodeapi.LogOptions{TailLines: ptr.To[int64](4)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +267,7 @@ func TestLogs(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rc, err := m.Logs(ctx, uid, "c", "0", true)
+	rc, err := m.Logs(ctx, uid, "c", nodeapi.LogOptions{TailLines: ptr.To[int64](0), Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func TestLogs(t *testing.T) {
 	if !sc.Scan() || sc.Text() != "tick" {
 		t.Fatalf("follow: %q, %v", sc.Text(), sc.Err())
 	}
-	if _, err := m.Logs(ctx, uid, "nope", "1", false); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := m.Logs(ctx, uid, "nope", nodeapi.LogOptions{}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("logs of a container that does not exist: %v", err)
 	}
 }

@@ -22,7 +22,9 @@ type ManagerRuntime interface {
 	Runtime
 	List(ctx context.Context, labels map[string]string) ([]runtime.Summary, error)
 	Events(ctx context.Context, label string) (<-chan runtime.Event, <-chan error)
-	Logs(ctx context.Context, id, tail string, follow bool) (io.ReadCloser, error)
+	Logs(ctx context.Context, id string, o runtime.LogOptions) (io.ReadCloser, error)
+	ExecStream(ctx context.Context, id string, cmd []string, s runtime.Streams) (int, error)
+	Attach(ctx context.Context, id string, s runtime.Streams) error
 }
 
 // ManagerConfig configures a Manager.
@@ -278,32 +280,6 @@ func (m *Manager) relist(ctx context.Context) bool {
 		e.w.Relisted(at, byPod[uid])
 	}
 	return true
-}
-
-// Logs streams a container's output from Docker's log driver: the newest
-// instance of the pod's container (sandbox: runtime.SandboxName), the last
-// tail lines ("all" or "" for everything), and with follow what comes after
-// until ctx ends or the container stops. The pod need not be running.
-func (m *Manager) Logs(ctx context.Context, podUID, container, tail string, follow bool) (io.ReadCloser, error) {
-	if tail == "" {
-		tail = "all"
-	}
-	l := m.ownLabel()
-	l[runtime.LabelPodUID], l[runtime.LabelContainerName] = podUID, container
-	list, err := m.rt.List(ctx, l)
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s in pod %s: %w", container, podUID, err)
-	}
-	if len(list) == 0 {
-		return nil, fmt.Errorf("logs of %s in pod %s: %w", container, podUID, runtime.ErrNotFound)
-	}
-	newest := list[0]
-	for _, c := range list[1:] {
-		if c.Created.After(newest.Created) {
-			newest = c
-		}
-	}
-	return m.rt.Logs(ctx, newest.ID, tail, follow)
 }
 
 // ErrNotRemoved is StopAll's error when every process of every pod is dead

@@ -72,7 +72,7 @@ func ref(pod *v1.Pod, o SpecOptions) runtime.PodRef {
 // K8SM_PORT_<containerPort> for every mapped port and K8SM_HOST_IP), working
 // dir, emptyDir and hostPath mounts, its own limits, the sandbox's network,
 // IPC and (with shareProcessNamespace) PID namespaces, the ownership labels,
-// privileges and runAsUser. A field k8sm cannot serve is an error naming it.
+// privileges and runAsUser, stdin, stdinOnce and tty (for attach). A field k8sm cannot serve is an error naming it.
 func ContainerSpec(pod *v1.Pod, c *v1.Container, o SpecOptions) (runtime.ContainerSpec, error) {
 	env, err := containerEnv(pod, c, o)
 	if err != nil {
@@ -94,6 +94,9 @@ func ContainerSpec(pod *v1.Pod, c *v1.Container, o SpecOptions) (runtime.Contain
 		CgroupParent: o.CgroupParent,
 		NetworkMode:  "container:" + o.SandboxID,
 		IpcMode:      "container:" + o.SandboxID,
+		Stdin:        c.Stdin,
+		StdinOnce:    c.StdinOnce,
+		TTY:          c.TTY,
 	}
 	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
 		s.PidMode = "container:" + o.SandboxID

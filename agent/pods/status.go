@@ -18,6 +18,10 @@ type StatusInput struct {
 	// by name: each status's containerID ("docker://<id>", as the kubelet
 	// writes it).
 	ContainerIDs map[string]string
+	// PreviousIDs are the Docker ids of the instances before the current
+	// ones (kept after a restart): lastState.terminated.containerID of a
+	// running container.
+	PreviousIDs map[string]string
 }
 
 // Status is the pod's v1.PodStatus as the kubelet would report it: phase,
@@ -48,6 +52,17 @@ func Status(s State, in StatusInput) v1.PodStatus {
 		cs := containerStatus(c, images[c.Name])
 		if id := in.ContainerIDs[c.Name]; id != "" && cs.State.Waiting == nil {
 			cs.ContainerID = "docker://" + id
+		}
+		if last := cs.LastTerminationState.Terminated; last != nil {
+			// Waiting to restart, the current instance is the one that
+			// ended; running again, the previous one is.
+			id := in.PreviousIDs[c.Name]
+			if cs.State.Waiting != nil {
+				id = in.ContainerIDs[c.Name]
+			}
+			if id != "" {
+				last.ContainerID = "docker://" + id
+			}
 		}
 		if c.Init {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, cs)

@@ -77,9 +77,13 @@ type Worker struct {
 	queue []any
 	wake  chan struct{}
 
-	state   State
-	ids     map[string]string // container name -> current Docker id
-	names   map[string]string // Docker id -> container name
+	state State
+	ids   map[string]string // container name -> current Docker id
+	names map[string]string // Docker id -> container name
+	// prev are the previous instances (container name -> Docker id) kept
+	// after a restart for kubectl logs --previous, as the kubelet keeps
+	// one; the one before is removed at the next restart.
+	prev    map[string]string
 	sandbox string
 	podCg   PodCgroup
 	// cgMu guards liveCg, podCg as other goroutines see it (KillProcesses).
@@ -127,7 +131,7 @@ func NewWorker(cfg WorkerConfig, pod *v1.Pod, rt Runtime, cg Cgroups, log *slog.
 		log:   log.With("pod", pod.Namespace+"/"+pod.Name, "uid", string(pod.UID)),
 		wake:  make(chan struct{}, 1),
 		state: NewState(pod),
-		ids:   map[string]string{}, names: map[string]string{},
+		ids:   map[string]string{}, names: map[string]string{}, prev: map[string]string{},
 		probes: map[string]*probeLoops{}, timers: map[string]clock.Timer{}, made: map[string]time.Time{},
 	}
 }
@@ -356,7 +360,7 @@ func (w *Worker) do(ctx context.Context, a Action) {
 		w.stopPod(ctx, a.Grace)
 		w.Send(Stopped{})
 	case Report:
-		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.NewTime(w.cfg.Clock.Now()), Prev: w.last, ContainerIDs: w.ids})
+		st := Status(w.state, StatusInput{Pod: w.pod, HostIP: w.cfg.Spec.HostIP, StartTime: w.start, Now: metav1.NewTime(w.cfg.Clock.Now()), Prev: w.last, ContainerIDs: w.ids, PreviousIDs: w.prev})
 		w.last = &st
 		if w.report != nil {
 			w.report(st, w.state)
@@ -471,11 +475,14 @@ func (w *Worker) startContainer(ctx context.Context, name string) {
 		w.Send(StartFailed{Name: name, Reason: reason, Message: err.Error()})
 		return
 	}
-	if old := w.ids[name]; old != "" { // the previous run: gone before the next
-		if err := w.rt.Remove(ctx, old); err != nil {
-			w.log.Warn("remove previous container", "container", name, "err", err)
-			w.stale = append(w.stale, old)
+	if old := w.ids[name]; old != "" { // the previous run: kept for its logs
+		if older := w.prev[name]; older != "" {
+			if err := w.rt.Remove(ctx, older); err != nil {
+				w.log.Warn("remove an earlier instance", "container", name, "err", err)
+				w.stale = append(w.stale, older)
+			}
 		}
+		w.prev[name] = old
 		delete(w.names, old)
 	}
 	spec, err := ContainerSpec(w.pod, c, w.cfg.Spec)
@@ -643,6 +650,9 @@ func (w *Worker) removeContainers(ctx context.Context) {
 	for _, id := range w.stale {
 		ids[id] = "(stale)"
 	}
+	for name, id := range w.prev {
+		ids[id] = name + " (previous)"
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed []string
@@ -659,7 +669,7 @@ func (w *Worker) removeContainers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	w.ids, w.names, w.made, w.sandbox = map[string]string{}, map[string]string{}, map[string]time.Time{}, ""
+	w.ids, w.names, w.made, w.prev, w.sandbox = map[string]string{}, map[string]string{}, map[string]time.Time{}, map[string]string{}, ""
 	w.stale = failed
 }
 

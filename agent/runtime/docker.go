@@ -266,6 +266,9 @@ type ContainerSpec struct {
 	StopSignal   string
 	Privileged   bool
 	CapAdd       []string
+	// Stdin keeps the container's stdin open for attach; StdinOnce closes
+	// it when the first attach ends; TTY gives it a terminal.
+	Stdin, StdinOnce, TTY bool
 }
 
 // Create creates a container; it does not start it.
@@ -279,6 +282,9 @@ func (d *Docker) Create(ctx context.Context, s ContainerSpec) (string, error) {
 		User:       s.User,
 		Labels:     s.Labels,
 		StopSignal: s.StopSignal,
+		OpenStdin:  s.Stdin,
+		StdinOnce:  s.StdinOnce,
+		Tty:        s.TTY,
 	}
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode(s.NetworkMode),
@@ -535,24 +541,6 @@ func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (int, []byte
 		return -1, buf.Bytes(), fmt.Errorf("exec in %s: %w", short(id), err)
 	}
 	return ins.ExitCode, buf.Bytes(), nil
-}
-
-// Logs returns the container's stdout and stderr (interleaved) from
-// Docker's log driver: the last tail lines ("all" for everything), and with
-// follow, what comes after until ctx ends or the container stops.
-func (d *Docker) Logs(ctx context.Context, id, tail string, follow bool) (io.ReadCloser, error) {
-	d.ready(ctx)
-	rc, err := d.c.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail, Follow: follow})
-	if err != nil {
-		return nil, fmt.Errorf("logs of %s: %w", short(id), err)
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := stdcopy.StdCopy(pw, pw, rc)
-		_ = rc.Close()
-		_ = pw.CloseWithError(err)
-	}()
-	return pr, nil
 }
 
 func short(id string) string {

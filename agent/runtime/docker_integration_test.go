@@ -125,7 +125,7 @@ func TestPodOfTwoContainers(t *testing.T) {
 	}
 
 	// Logs from Docker's log driver.
-	rc, err := d.Logs(ctx, ids["httpd"], "all", false)
+	rc, err := d.Logs(ctx, ids["httpd"], runtime.LogOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ type executorOptions struct {
 	goMemoryLimit     string
 	proxy             bool
 	proxyOpts         proxyOptions
+	kubelet           kubeletOptions
 }
 
 func newExecutorCommand() *cobra.Command {
@@ -126,6 +127,7 @@ with --kubeconfig, to the Kubernetes API server.`,
 	f.BoolVar(&o.proxy, "proxy", false,
 		"program iptables so that Services' cluster IPs reach their endpoints (default: on when --kubeconfig is given); the rules are removed on exit")
 	o.proxyOpts.addFlags(f)
+	o.kubelet.addFlags(f)
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr, the sandbox's stderr file)")
 	return cmd
 }
@@ -165,7 +167,7 @@ func runExecutor(ctx context.Context, o *executorOptions) error {
 	// The node API reads the executor; the executor's StartNode hands it
 	// the node side once it is up.
 	var node *nodeapi.Server
-	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, func(n nodeapi.Node) { node.SetNode(n) }, log), log)
+	ex, err := executor.New(cfg, nodeStarter(o, env.Sandbox, env.AgentEndpoint, func() *nodeapi.Server { return node }, log), log)
 	if err != nil {
 		return err
 	}
@@ -260,6 +262,9 @@ func serveNodeAPITCP(o *executorOptions, h http.Handler, log *slog.Logger) (stop
 }
 
 func (o *executorOptions) validate() error {
+	if err := o.kubelet.validate(); err != nil {
+		return err
+	}
 	if o.proxy && o.kubeconfig == "" {
 		return fmt.Errorf("--proxy: needs --kubeconfig (the Services and EndpointSlices come from the API server)")
 	}

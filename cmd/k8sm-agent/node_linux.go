@@ -28,21 +28,30 @@ import (
 // nodeStarter wires the real node side for the executor: the Docker
 // adapter, pod cgroups below the executor's Mesos cgroup, the pod manager,
 // and the reaping of containers of dead executors.
-func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, setNode func(nodeapi.Node), log *slog.Logger) executor.StartNode {
+func nodeStarter(o *executorOptions, sandbox, agentEndpoint string, api func() *nodeapi.Server, log *slog.Logger) executor.StartNode {
 	return func(ctx context.Context, id executor.Identity, report executor.Report) (executor.Node, error) {
 		mgr, cg, info, err := startPods(ctx, o, sandbox, agentEndpoint, id, report, log)
 		if err != nil {
 			return executor.Node{}, err
 		}
-		setNode(nodeapi.Node{Name: id.Agent.Hostname, CgroupPath: cg.Parent(), Stats: cg.StatsOf, Logs: mgr.Logs})
+		api().SetNode(nodeapi.Node{Name: id.Agent.Hostname, CgroupPath: cg.Parent(), Stats: cg.StatsOf, Logs: mgr.Logs, Streams: mgr})
 		node := executor.Node{Pods: mgr}
 		if o.kubeconfig == "" {
-			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates")
+			log.Info("no --kubeconfig: Mesos-only mode, pod status travels only in Mesos updates; no kubelet API")
 			return node, nil
+		}
+		cs, err := kubeClient(o)
+		if err != nil {
+			return executor.Node{}, err
+		}
+		ip := hostIP(o, agentEndpoint)
+		port, err := startKubelet(ctx, &o.kubelet, cs, api(), id.Agent.Hostname, ip, log)
+		if err != nil {
+			return executor.Node{}, err
 		}
 		host := kubenode.ReadHost("/")
 		host.KernelVersion, host.OSImage, host.DockerVersion = info.KernelVersion, info.OperatingSystem, info.ServerVersion
-		rep, err := startReporter(ctx, o, id, hostIP(o, agentEndpoint), kubenode.SystemInfo(host, version), log)
+		rep, err := startReporter(ctx, cs, id, ip, port, kubenode.SystemInfo(host, version), log)
 		if err != nil {
 			return executor.Node{}, err
 		}
@@ -118,18 +127,7 @@ func startPods(ctx context.Context, o *executorOptions, sandbox, agentEndpoint s
 // startReporter registers this agent as a Node (named after its
 // hostname, the node identity's name) and starts the lease, NodeReady
 // heartbeat and pod status writes.
-func startReporter(ctx context.Context, o *executorOptions, id executor.Identity, ip string, info v1.NodeSystemInfo, log *slog.Logger) (*kubenode.Reporter, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
-	}
-	// The kubelet's --kube-api-qps/--kube-api-burst defaults: client-go's
-	// own (5/10) made a burst of 100 pods wait for their status writes.
-	rc.QPS, rc.Burst = 50, 100
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
-	}
+func startReporter(ctx context.Context, cs kubernetes.Interface, id executor.Identity, ip string, kubeletPort int32, info v1.NodeSystemInfo, log *slog.Logger) (*kubenode.Reporter, error) {
 	name := id.Agent.Hostname
 	labels, skipped := podspec.NodeLabels(name, id.Agent.Attributes)
 	for _, a := range skipped {
@@ -142,7 +140,7 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 		v1.ResourceMemory: *resource.NewQuantity(mem-emem, resource.BinarySI),
 		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
 	}
-	rep, err := kubenode.New(kubenode.Config{NodeName: name, Labels: labels, Capacity: capacity, HostIP: ip, NodeInfo: info}, cs, log)
+	rep, err := kubenode.New(kubenode.Config{NodeName: name, Labels: labels, Capacity: capacity, HostIP: ip, KubeletPort: kubeletPort, NodeInfo: info}, cs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -152,4 +150,20 @@ func startReporter(ctx context.Context, o *executorOptions, id executor.Identity
 		}
 	}()
 	return rep, nil
+}
+
+// kubeClient is the node's API server client, from --kubeconfig.
+func kubeClient(o *executorOptions) (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
+	}
+	// The kubelet's --kube-api-qps/--kube-api-burst defaults: client-go's
+	// own (5/10) made a burst of 100 pods wait for their status writes.
+	rc.QPS, rc.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
+	}
+	return cs, nil
 }

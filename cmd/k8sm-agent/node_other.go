@@ -11,7 +11,7 @@ import (
 	"github.com/k8sm/k8sm/agent/nodeapi"
 )
 
-func nodeStarter(*executorOptions, string, string, func(nodeapi.Node), *slog.Logger) executor.StartNode {
+func nodeStarter(*executorOptions, string, string, func() *nodeapi.Server, *slog.Logger) executor.StartNode {
 	return func(context.Context, executor.Identity, executor.Report) (executor.Node, error) {
 		return executor.Node{}, errors.ErrUnsupported
 	}

@@ -36,7 +36,8 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 	// --proxy=false: the executor runs in the machine's own network
 	// namespace here, whose iptables tests never touch (the proxy has its
 	// own tests, in namespaces).
-	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false")
+	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false",
+		"--kubelet-port=0", "--client-ca-file="+testenv.ClusterCA)
 	n.exInfo.Data = packStatic(t, "node-agent")
 	mirrorName := "node-agent-" + nodeName
 	t.Cleanup(func() {

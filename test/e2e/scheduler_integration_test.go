@@ -192,7 +192,7 @@ func (c *cluster) startQuiet(extra ...string) *sched {
 		"--executor-arg=--docker-endpoint=" + testenv.DockerHost, "--executor-arg=--pause-image=" + testenv.PauseImage,
 		"--executor-arg=--cgroup-root=" + c.root.Path, "--executor-arg=--host-ip=" + clusterHostIP, "--executor-arg=--host-port-bind-address=127.0.0.1",
 		"--executor-arg=--proxy=false", "--executor-arg=--node-api-dir=" + c.apiDir, "--executor-arg=--log-level=debug",
-		"--executor-arg=--launch-grace-period=2m",
+		"--executor-arg=--launch-grace-period=2m", "--executor-arg=--kubelet-port=0", "--executor-arg=--kubelet-address=127.0.0.1",
 		"--offer-ttl", "1s", "--refuse", "1s", "--listen-address", "",
 		"--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms",
 		"--log-level", "debug"}

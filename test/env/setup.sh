@@ -172,7 +172,7 @@ apiserver_up() {
 
 gen_certs() {
 	local d=$KUBE_DIR/pki
-	[ -s "$d/apiserver.crt" ] && [ -s "$d/sa.key" ] &&
+	[ -s "$d/apiserver.crt" ] && [ -s "$d/sa.key" ] && [ -s "$d/kubelet-client.crt" ] &&
 		openssl x509 -in "$d/apiserver.crt" -noout -text | grep -q "IP Address:$API_ADDRESS\b" && return
 	mkdir -p "$d"
 	chmod 700 "$d"
@@ -185,6 +185,13 @@ gen_certs() {
 	openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
 		-days 3650 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$sans") \
 		-out "$d/apiserver.crt" 2>/dev/null
+	# The API server's client certificate for the kubelet API (logs, exec,
+	# port-forward), as kubeadm's apiserver-kubelet-client: bound to
+	# system:kubelet-api-admin in bind_roles.
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver-kubelet-client" \
+		-keyout "$d/kubelet-client.key" -out "$d/kubelet-client.csr" 2>/dev/null
+	openssl x509 -req -in "$d/kubelet-client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 3650 -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$d/kubelet-client.crt" 2>/dev/null
 	openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
 	openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
 }
@@ -217,7 +224,8 @@ EOF
 # bind_roles: the proxy inside each executor reads EndpointSlices, as
 # kube-proxy does, so nodes get the bootstrap role system:node-proxier (the
 # Node authorizer lets them read Services but not EndpointSlices). The
-# scheduler identity gets k8sm-scheduler's own role (deploy/rbac.yaml).
+# scheduler identity gets k8sm-scheduler's own role (deploy/rbac.yaml). The
+# API server's kubelet client certificate gets system:kubelet-api-admin.
 bind_roles() {
 	local k=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN")
 	"${k[@]}" create clusterrolebinding k8sm-node-proxier \
@@ -229,6 +237,10 @@ bind_roles() {
 		--clusterrole=k8sm-scheduler --user=system:kube-scheduler --dry-run=client -o yaml |
 		"${k[@]}" apply -f - >/dev/null ||
 		die "cannot bind k8sm-scheduler to system:kube-scheduler"
+	"${k[@]}" create clusterrolebinding k8sm-apiserver-kubelet-client \
+		--clusterrole=system:kubelet-api-admin --user=kube-apiserver-kubelet-client --dry-run=client -o yaml |
+		"${k[@]}" apply -f - >/dev/null ||
+		die "cannot bind system:kubelet-api-admin to kube-apiserver-kubelet-client"
 }
 
 # start_kcm runs kube-controller-manager (same Kubernetes version) as a
@@ -322,6 +334,7 @@ start_kube() {
 		--token-auth-file="$tokens" \
 		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
 		--kubelet-preferred-address-types=InternalIP,Hostname \
+		--kubelet-client-certificate="$KUBE_DIR/pki/kubelet-client.crt" --kubelet-client-key="$KUBE_DIR/pki/kubelet-client.key" \
 		--service-cluster-ip-range="$SERVICE_CIDR" \
 		>"$LOG_DIR/kube-apiserver.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/kube-apiserver.pid"

@@ -18,9 +18,12 @@ import (
 
 // Where the test bed lives; see test/env/lib.sh, which must agree.
 const (
-	RunDir       = "/run/k8sm-test"
-	DockerHost   = "unix://" + RunDir + "/docker.sock"
-	Kubeconfig   = RunDir + "/kubeconfig"
+	RunDir     = "/run/k8sm-test"
+	DockerHost = "unix://" + RunDir + "/docker.sock"
+	Kubeconfig = RunDir + "/kubeconfig"
+	// ClusterCA signs the API server's certificates, among them the
+	// client certificate it calls kubelets with (--client-ca-file).
+	ClusterCA    = RunDir + "/ca.crt"
 	BusyboxImage = "k8sm.local/busybox:test"
 	PauseImage   = "k8sm.local/pause:test"
 

@@ -2,7 +2,8 @@
 # The dev cluster end to end (after make up): a Deployment of 2 through the
 # scheduler spreads over both nodes, its Service gets k8sm EndpointSlices
 # (HostIP:HostPort), and k8sm's proxy in each node namespace reaches it at
-# the cluster IP. Traffic stays inside the namespaces make up created.
+# the cluster IP; kubectl exec and logs reach each node's kubelet API.
+# Traffic stays inside the namespaces make up created.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -28,6 +29,12 @@ for n in $UP_NODES; do
 	[ -n "$ok" ] || fail "$n: http://$ip/ (Service hello) did not answer through the proxy"
 	log "$n: http://$ip/ answered: $out"
 done
+for p in $("${KUBECTL[@]}" get pods -l app=hello -o name); do
+	out=$("${KUBECTL[@]}" exec "$p" -- cat /www/index.html 2>&1) || fail "$p: kubectl exec through the node's kubelet API: $out"
+	[[ $out == *"hello from k8sm"* ]] || fail "$p: kubectl exec printed: $out"
+	"${KUBECTL[@]}" logs "$p" >/dev/null || fail "$p: kubectl logs through the node's kubelet API"
+done
+log "kubectl exec and logs reach both nodes' kubelet API"
 slices=$("${KUBECTL[@]}" get endpointslices -l kubernetes.io/service-name=hello,endpointslice.kubernetes.io/managed-by=k8sm-scheduler.k8sm.io -o jsonpath='{range .items[*]}{.endpoints[*].addresses[0]}:{.ports[0].port} {end}')
 [[ $slices == *"$UP_SUBNET."* ]] || fail "k8sm EndpointSlices: $slices"
 log "k8sm EndpointSlices: $slices"

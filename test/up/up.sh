@@ -98,6 +98,7 @@ start_scheduler() {
 	setsid "$BIN/k8sm-scheduler" --master "$UP_MASTER" --kubeconfig "$RUN_DIR/kubeconfig-scheduler" \
 		--executor-path "$BIN/k8sm-agent" \
 		--executor-arg=--cgroup-root="/$UP_CGROUP_ROOT" --executor-arg=--pause-image=k8sm.local/pause:test \
+		--executor-arg=--client-ca-file="$RUN_DIR/ca.crt" \
 		--listen-address 127.0.0.1:10251 \
 		>"$LOG_DIR/up-scheduler.log" 2>&1 </dev/null &
 	echo $! >"$UP_RUN/k8sm-scheduler.pid"
