@@ -89,21 +89,12 @@ func (s *Server) streamPod(w http.ResponseWriter, r *http.Request, container boo
 	return pod, st, true
 }
 
-func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
-	opts, err := remotecommandserver.NewOptions(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	pod, st, ok := s.streamPod(w, r, true)
-	if !ok {
-		return
-	}
-	remotecommandserver.ServeExec(w, r, execer{st, string(pod.UID)}, pod.Name, pod.UID, r.PathValue("container"),
-		r.URL.Query()["command"], opts, streamIdleTimeout, streamCreationTimeout, remotecommandconsts.SupportedStreamingProtocols)
-}
+func (s *Server) serveExec(w http.ResponseWriter, r *http.Request)   { s.serveStream(w, r, false) }
+func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) { s.serveStream(w, r, true) }
 
-func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
+// serveStream is /exec (the query's command) or /attach on a container of
+// the pod, with the query's stdin, stdout, stderr and tty.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, attach bool) {
 	opts, err := remotecommandserver.NewOptions(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -113,8 +104,14 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	remotecommandserver.ServeAttach(w, r, execer{st, string(pod.UID)}, pod.Name, pod.UID, r.PathValue("container"),
-		opts, streamIdleTimeout, streamCreationTimeout, remotecommandconsts.SupportedStreamingProtocols)
+	e, c := execer{st, string(pod.UID)}, r.PathValue("container")
+	if attach {
+		remotecommandserver.ServeAttach(w, r, e, pod.Name, pod.UID, c, opts,
+			streamIdleTimeout, streamCreationTimeout, remotecommandconsts.SupportedStreamingProtocols)
+		return
+	}
+	remotecommandserver.ServeExec(w, r, e, pod.Name, pod.UID, c, r.URL.Query()["command"], opts,
+		streamIdleTimeout, streamCreationTimeout, remotecommandconsts.SupportedStreamingProtocols)
 }
 
 // serveRun is the kubelet's /run: the command (?cmd=, split on spaces)

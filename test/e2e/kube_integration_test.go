@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sm/k8sm/test/testenv"
 )
@@ -25,19 +24,9 @@ import (
 // (kubectl get pod -o yaml) then sees.
 func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 	const nodeName = "k8sm-node3"
-	admin := testenv.RequireKube(t)
-	testenv.RequireKubeAs(t, "system:node:"+nodeName)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	t.Cleanup(func() {
-		_ = admin.CoreV1().Nodes().Delete(context.Background(), nodeName, metav1.DeleteOptions{})
-		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
-	})
-	// --proxy=false: the executor runs in the machine's own network
-	// namespace here, whose iptables tests never touch (the proxy has its
-	// own tests, in namespaces).
-	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false",
-		"--kubelet-port=0", "--client-ca-file="+testenv.ClusterCA)
+	n, admin := newKubeNode(t, nodeName)
 	n.exInfo.Data = packStatic(t, "node-agent")
 	mirrorName := "node-agent-" + nodeName
 	t.Cleanup(func() {
@@ -46,28 +35,8 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 	})
 
 	// The pod as the scheduler binds it: in the API server, on this node.
-	want := sleeper(testenv.RandomName(4))
-	want.UID = ""
-	want.Spec.NodeName = nodeName
-	want.Spec.AutomountServiceAccountToken = ptr.To(false) // no projected token volume until issue 21
-	created, err := admin.CoreV1().Pods("default").Create(ctx, want, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		zero := int64(0)
-		_ = admin.CoreV1().Pods("default").Delete(context.Background(), created.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-	})
-	created.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
-	created.ManagedFields = nil
-	data, err := json.Marshal(created)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := n.podTask(t, created, data)
-	n.launch(task)
-	n.expect(task.TaskID.Value, mesos.TASK_STARTING)
-	n.expect(task.TaskID.Value, mesos.TASK_RUNNING)
+	created := sleeper(testenv.RandomName(4))
+	task := n.launchAPIPod(t, ctx, admin, created)
 
 	waitFor(t, "the Node Ready with the agent's attributes", func() bool {
 		node, err := admin.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
@@ -120,4 +89,24 @@ func TestNodeAndPodStatusInTheAPIServer(t *testing.T) {
 		p, err := admin.CoreV1().Pods("default").Get(ctx, created.Name, metav1.GetOptions{})
 		return err == nil && (p.Status.Phase == v1.PodFailed || p.Status.Phase == v1.PodSucceeded)
 	})
+}
+
+// newKubeNode is a node whose executor is nodeName in the bed's API
+// server: --kubeconfig of system:node:<nodeName>, its kubelet API on a free
+// port taking the API server's client certificate, and --proxy=false (the
+// executor runs in the machine's own network namespace here, whose
+// iptables tests never touch; the proxy has its own tests, in namespaces).
+// The Node and its Lease are deleted at the end. It returns the bed's
+// admin client too.
+func newKubeNode(t testing.TB, nodeName string) (*node, kubernetes.Interface) {
+	t.Helper()
+	admin := testenv.RequireKube(t)
+	testenv.RequireKubeAs(t, "system:node:"+nodeName)
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Nodes().Delete(context.Background(), nodeName, metav1.DeleteOptions{})
+		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
+	})
+	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false",
+		"--kubelet-port=0", "--client-ca-file="+testenv.ClusterCA)
+	return n, admin
 }

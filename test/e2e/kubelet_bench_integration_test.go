@@ -27,12 +27,9 @@ import (
 // against "docker logs" of it (MB/s).
 func BenchmarkKubeletAPI(b *testing.B) {
 	const nodeName, execSamples, logMiB = "k8sm-node1", 20, 100
-	admin := testenv.RequireKube(b)
-	testenv.RequireKubeAs(b, "system:node:"+nodeName)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	n := newNamedNode(b, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false",
-		"--kubelet-port=0", "--client-ca-file="+testenv.ClusterCA)
+	n, admin := newKubeNode(b, nodeName)
 	name := "bench-kubelet-" + testenv.RandomName(4)
 	// 100 MiB of 100-byte lines, then DONE, then idle.
 	line := strings.Repeat("a", 99)

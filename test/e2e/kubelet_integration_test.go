@@ -55,16 +55,9 @@ func kubectl(t *testing.T, ctx context.Context, stdin io.Reader, args ...string)
 // without nodes/proxy and another node's identity.
 func TestKubeletAPIThroughTheAPIServer(t *testing.T) {
 	const nodeName = "k8sm-node1"
-	admin := testenv.RequireKube(t)
-	testenv.RequireKubeAs(t, "system:node:"+nodeName)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	t.Cleanup(func() {
-		_ = admin.CoreV1().Nodes().Delete(context.Background(), nodeName, metav1.DeleteOptions{})
-		_ = admin.CoordinationV1().Leases(v1.NamespaceNodeLease).Delete(context.Background(), nodeName, metav1.DeleteOptions{})
-	})
-	n := newNamedNode(t, 5*time.Second, nodeName, "--kubeconfig", testenv.KubeconfigFor("system:node:"+nodeName), "--proxy=false",
-		"--kubelet-port=0", "--client-ca-file="+testenv.ClusterCA)
+	n, admin := newKubeNode(t, nodeName)
 
 	name := "kubelet-" + testenv.RandomName(4)
 	want := newPod(name,
