@@ -83,7 +83,7 @@ func (m *Manager) Exec(ctx context.Context, podUID, container string, cmd []stri
 	if err != nil {
 		return err
 	}
-	code, err := m.rt.ExecStream(ctx, id, cmd, streams(stdin, stdout, stderr, tty, resize))
+	code, err := m.rt.ExecStream(ctx, id, cmd, rt.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr, TTY: tty, Resize: resize})
 	if err != nil {
 		return err
 	}
@@ -100,20 +100,7 @@ func (m *Manager) Attach(ctx context.Context, podUID, container string, stdin io
 	if err != nil {
 		return err
 	}
-	return m.rt.Attach(ctx, id, streams(stdin, stdout, stderr, tty, resize))
-}
-
-// streams turns the streaming server's ends into runtime.Streams, leaving
-// nil ends unattached (an interface holding a nil pointer is not nil).
-func streams(stdin io.Reader, stdout, stderr io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) rt.Streams {
-	s := rt.Streams{Stdin: stdin, TTY: tty, Resize: resize}
-	if stdout != nil {
-		s.Stdout = stdout
-	}
-	if stderr != nil {
-		s.Stderr = stderr
-	}
-	return s
+	return m.rt.Attach(ctx, id, rt.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr, TTY: tty, Resize: resize})
 }
 
 // PortForward connects stream to port on the pod's loopback: the
